@@ -1,0 +1,164 @@
+"""Where am I running, on what, and how much time may I spend?
+
+Every notebook starts with ``cfg = env.setup()`` which
+
+* finds the course repository root,
+* detects Colab and CI,
+* picks the device (cuda, then mps, then cpu),
+* seeds Python, NumPy and torch,
+* chooses the **budget** (``smoke``, ``quick`` or ``full``) and
+* prints one line saying all of that, so outputs are never ambiguous.
+
+Budgets (override with the environment variable ``COURSE_BUDGET``):
+
+========  =========================================  ================================
+budget    chosen automatically when                  meaning
+========  =========================================  ================================
+smoke     the ``CI`` variable is set                 seconds per notebook, tiny data
+quick     no GPU                                     minutes on a laptop CPU
+full      a CUDA GPU is available                    the real recipe and accuracy
+========  =========================================  ================================
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+BUDGETS = ("smoke", "quick", "full")
+
+
+def in_colab() -> bool:
+    """True inside Google Colab."""
+    return "google.colab" in sys.modules or "COLAB_RELEASE_TAG" in os.environ
+
+
+def in_ci() -> bool:
+    """True on a continuous-integration machine (the ``CI`` variable is set)."""
+    return os.environ.get("CI", "").lower() not in ("", "0", "false", "no")
+
+
+def repo_root(start: str | os.PathLike | None = None) -> Path:
+    """The course checkout: the first folder upwards holding ``_toc.yml`` and ``utils/``.
+
+    Falls back to the folder above the installed package, which is the
+    checkout for an editable install or a ``sys.path`` entry.
+    """
+    here = Path(start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if (folder / "_toc.yml").is_file() and (folder / "utils").is_dir():
+            return folder
+    return Path(__file__).resolve().parents[2]
+
+
+def get_device(prefer: str | None = None):
+    """The best available ``torch.device``: cuda, then mps, then cpu.
+
+    ``prefer`` (or the environment variable ``COURSE_DEVICE``) forces one.
+    """
+    import torch
+
+    name = prefer or os.environ.get("COURSE_DEVICE")
+    if name:
+        return torch.device(name)
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    mps = getattr(torch.backends, "mps", None)
+    if mps is not None and mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def get_budget() -> str:
+    """``smoke``, ``quick`` or ``full``: ``COURSE_BUDGET`` if set, else chosen from the machine."""
+    forced = os.environ.get("COURSE_BUDGET", "").strip().lower()
+    if forced:
+        if forced not in BUDGETS:
+            raise ValueError(
+                f"COURSE_BUDGET={forced!r} is not a budget; use one of {', '.join(BUDGETS)}."
+            )
+        return forced
+    if in_ci():
+        return "smoke"
+    return "full" if get_device().type == "cuda" else "quick"
+
+
+def by_budget(smoke, quick, full, budget: str | None = None):
+    """Pick the value for the current budget: ``by_budget(smoke=1, quick=5, full=30)``."""
+    return {"smoke": smoke, "quick": quick, "full": full}[budget or get_budget()]
+
+
+def seed_everything(seed: int = 0, deterministic: bool = False) -> None:
+    """Seed Python, NumPy and torch (all devices).
+
+    ``deterministic=True`` also asks cuDNN for deterministic kernels, which is
+    slower; CPU runs are repeatable without it.
+    """
+    import torch
+
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)  # seeds CUDA and MPS too
+    if deterministic:
+        torch.backends.cudnn.deterministic = True
+        torch.backends.cudnn.benchmark = False
+
+
+GPU_ADVICE = (
+    "No GPU found. Training in this notebook will be slow on a CPU.\n"
+    "In Colab: Runtime > Change runtime type > Hardware accelerator: GPU (T4), "
+    "then Runtime > Restart session and run all cells again."
+)
+
+
+@dataclass(frozen=True)
+class Setup:
+    """What :func:`setup` found: use ``cfg.device`` and ``cfg.budget`` in the notebook."""
+
+    budget: str
+    device: object  # torch.device
+    seed: int
+    root: Path
+    colab: bool
+    ci: bool
+
+    def pick(self, smoke, quick, full):
+        """``cfg.pick(smoke=..., quick=..., full=...)``: the value for this budget."""
+        return by_budget(smoke, quick, full, self.budget)
+
+
+def setup(seed: int = 0, needs_gpu: bool = False, quiet: bool = False) -> Setup:
+    """Seed, choose device and budget, and print one line that says so.
+
+    ``needs_gpu=True`` marks a training notebook: when it starts on a CPU in
+    Colab (or in the full budget anywhere) it prints :data:`GPU_ADVICE` loudly.
+    """
+    import torch
+
+    from . import __version__
+
+    seed_everything(seed)
+    device = get_device()
+    cfg = Setup(
+        budget=get_budget(),
+        device=device,
+        seed=seed,
+        root=repo_root(),
+        colab=in_colab(),
+        ci=in_ci(),
+    )
+    if not quiet:
+        where = "Colab" if cfg.colab else ("CI" if cfg.ci else "local")
+        print(
+            f"budget: {cfg.budget} | device: {device} | seed: {seed} | "
+            f"icdl {__version__} | torch {torch.__version__} | {where}"
+        )
+    if needs_gpu and device.type == "cpu" and (cfg.colab or cfg.budget == "full"):
+        bar = "!" * 78
+        print(f"{bar}\n{GPU_ADVICE}\n{bar}", file=sys.stderr)
+    return cfg
