@@ -1,0 +1,403 @@
+"""Tests of icdl.data, all offline.
+
+The real-dataset code paths run on tiny files that these tests write in the
+real on-disk formats (MNIST IDX files, CIFAR-10 pickled batches), and a
+download failure is simulated inside torchvision's own download function.
+"""
+
+import gzip
+import hashlib
+import pickle
+import struct
+import urllib.error
+
+import numpy as np
+import pytest
+import torch
+import torchvision.datasets
+import torchvision.datasets.utils
+
+from icdl import data
+
+
+# --------------------------------------------------------------------------
+# Tiny files in the real formats
+# --------------------------------------------------------------------------
+def write_idx(path, array: np.ndarray) -> None:
+    """An IDX file (LeCun's MNIST format): magic 0x00 0x00 0x08 <ndim>, big-endian int32 sizes, uint8 data."""
+    header = bytes([0, 0, 0x08, array.ndim]) + struct.pack(f">{array.ndim}i", *array.shape)
+    path.write_bytes(header + array.astype(np.uint8).tobytes())
+
+
+def write_mnist_files(root, folder="MNIST", n_train=12, n_test=5, seed=0):
+    rng = np.random.default_rng(seed)
+    raw = root / folder / "raw"
+    raw.mkdir(parents=True)
+    arrays = {}
+    for prefix, n in (("train", n_train), ("t10k", n_test)):
+        images = rng.integers(0, 256, size=(n, 28, 28), dtype=np.uint8)
+        labels = rng.integers(0, 10, size=n, dtype=np.uint8)
+        write_idx(raw / f"{prefix}-images-idx3-ubyte", images)
+        write_idx(raw / f"{prefix}-labels-idx1-ubyte", labels)
+        arrays[prefix] = (images, labels)
+    return arrays
+
+
+def md5(path) -> str:
+    return hashlib.md5(path.read_bytes()).hexdigest()
+
+
+def write_cifar_files(root, monkeypatch, per_batch=4, n_test=3, seed=0):
+    """cifar-10-batches-py as torchvision reads it; its md5 table is pointed at these files.
+
+    Only the expected checksums change: torchvision still checks every file's md5.
+    """
+    rng = np.random.default_rng(seed)
+    folder = root / "cifar-10-batches-py"
+    folder.mkdir(parents=True)
+    names = [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]
+    batches = {}
+    for name in names:
+        n = n_test if name == "test_batch" else per_batch
+        rows = rng.integers(0, 256, size=(n, 3 * 32 * 32), dtype=np.uint8)  # each row: R plane, G plane, B plane
+        labels = rng.integers(0, 10, size=n).tolist()
+        (folder / name).write_bytes(pickle.dumps({"data": rows, "labels": labels}))
+        batches[name] = (rows, labels)
+    classes = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
+    (folder / "batches.meta").write_bytes(pickle.dumps({"label_names": classes}))
+    cls = torchvision.datasets.CIFAR10
+    monkeypatch.setattr(cls, "train_list", [[n, md5(folder / n)] for n in names[:5]])
+    monkeypatch.setattr(cls, "test_list", [["test_batch", md5(folder / "test_batch")]])
+    monkeypatch.setattr(cls, "meta", {**cls.meta, "md5": md5(folder / "batches.meta")})
+    return batches, classes
+
+
+@pytest.fixture
+def data_dir(tmp_path, monkeypatch):
+    monkeypatch.setenv("COURSE_DATA_DIR", str(tmp_path))
+    monkeypatch.delenv("COURSE_DATA", raising=False)
+    return tmp_path
+
+
+# --------------------------------------------------------------------------
+# Real loaders on real-format files
+# --------------------------------------------------------------------------
+@pytest.mark.parametrize("name, folder", [("mnist", "MNIST"), ("fashion_mnist", "FashionMNIST")])
+def test_mnist_style_files_round_trip(data_dir, capsys, name, folder):
+    arrays = write_mnist_files(data_dir, folder)
+    train = data.load(name, "train", source="real")
+    test = data.load(name, "test", source="real")
+    assert f"{len(train):,} real images from {data_dir / folder}" in capsys.readouterr().out
+    for ds, (images, labels) in ((train, arrays["train"]), (test, arrays["t10k"])):
+        assert not ds.standin and ds.name == name
+        assert ds.images.dtype == torch.uint8 and ds.images.shape == (len(labels), 1, 28, 28)
+        assert ds.labels.dtype == torch.int64
+        assert torch.equal(ds.images[:, 0], torch.from_numpy(images))
+        assert torch.equal(ds.labels, torch.from_numpy(labels).long())
+        assert len(ds.classes) == 10
+    # Both splits are normalised with the statistics of the training images.
+    expected = arrays["train"][0] / 255
+    assert train.mean == test.mean == pytest.approx((expected.mean(),), abs=1e-4)
+    assert train.std == test.std == pytest.approx((expected.std(),), abs=1e-4)
+    if name == "fashion_mnist":
+        assert train.classes[0] == "T-shirt/top"
+
+
+def test_hand_downloaded_gz_files_are_used(data_dir, offline, monkeypatch):
+    """The four .gz files as downloaded, put into MNIST/raw/ by hand: checked by md5, unzipped, loaded."""
+    arrays = write_mnist_files(data_dir)
+    raw = data_dir / "MNIST" / "raw"
+    resources = []
+    for path in sorted(raw.iterdir()):
+        gz = path.with_name(path.name + ".gz")
+        gz.write_bytes(gzip.compress(path.read_bytes()))
+        path.unlink()  # only the archives are there
+        resources.append((gz.name, md5(gz)))
+    monkeypatch.setattr(torchvision.datasets.MNIST, "resources", resources)
+    ds = data.load("mnist", "test", source="real")
+    assert offline == [], "it downloaded although the archives were there"
+    assert torch.equal(ds.images[:, 0], torch.from_numpy(arrays["t10k"][0]))
+    assert (raw / "t10k-images-idx3-ubyte").is_file()  # unzipped into place for the next run
+    assert not list(data_dir.glob(".partial-*"))
+
+
+def test_cifar10_pickles_round_trip(data_dir, monkeypatch, capsys):
+    batches, classes = write_cifar_files(data_dir, monkeypatch)
+    train = data.load("cifar10", "train", source="real")
+    test = data.load("cifar10", "test", source="real")
+    assert "20 real images" in capsys.readouterr().out
+    rows = np.concatenate([batches[f"data_batch_{i}"][0] for i in range(1, 6)])
+    labels = sum((batches[f"data_batch_{i}"][1] for i in range(1, 6)), [])
+    assert train.images.shape == (20, 3, 32, 32) and train.images.dtype == torch.uint8
+    assert torch.equal(train.images.reshape(20, -1), torch.from_numpy(rows))  # CHW order restored exactly
+    assert train.labels.tolist() == labels and train.labels.dtype == torch.int64
+    assert torch.equal(test.images.reshape(3, -1), torch.from_numpy(batches["test_batch"][0]))
+    assert train.classes == test.classes == classes
+    per_channel = rows.reshape(20, 3, -1).transpose(1, 0, 2).reshape(3, -1) / 255
+    assert test.mean == pytest.approx(tuple(per_channel.mean(1)), abs=1e-4)
+    assert test.std == pytest.approx(tuple(per_channel.std(1)), abs=1e-4)
+
+
+def test_corrupted_cifar_file_is_not_taken_for_good_data(data_dir, monkeypatch):
+    write_cifar_files(data_dir, monkeypatch)
+    (data_dir / "cifar-10-batches-py" / "data_batch_3").write_bytes(b"truncated")
+    monkeypatch.setattr(torchvision.datasets.utils, "_get_redirect_url", lambda url, max_hops=3: url)
+    monkeypatch.setattr(torchvision.datasets.utils, "_urlretrieve", offline_urlretrieve([]))
+    with pytest.raises(data.DatasetUnavailable, match="CIFAR10"):
+        data.load("cifar10", source="real")
+
+
+# --------------------------------------------------------------------------
+# A failed download
+# --------------------------------------------------------------------------
+def offline_urlretrieve(written):
+    """Stands in for torchvision's low-level download: writes half a file, then the network drops."""
+    def fake(url, filename, chunk_size=1024 * 32):
+        with open(filename, "wb") as f:
+            f.write(gzip.compress(b"\x00" * 100)[:20])
+        written.append(filename)
+        raise urllib.error.URLError("simulated: network unreachable")
+    return fake
+
+
+@pytest.fixture
+def offline(monkeypatch):
+    written = []
+    monkeypatch.setattr(torchvision.datasets.utils, "_get_redirect_url", lambda url, max_hops=3: url)
+    monkeypatch.setattr(torchvision.datasets.utils, "_urlretrieve", offline_urlretrieve(written))
+    return written
+
+
+@pytest.mark.parametrize("name, title, url", [
+    ("mnist", "MNIST", "https://ossci-datasets.s3.amazonaws.com/mnist/"),
+    ("cifar10", "CIFAR10", "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"),
+])
+def test_failed_download_explains_and_leaves_nothing(data_dir, offline, monkeypatch, capsys, name, title, url):
+    monkeypatch.setenv("COURSE_DATA", "real")
+    with pytest.raises(data.DatasetUnavailable) as info:
+        data.load(name)
+    message = str(info.value)
+    assert f"Could not download {title} from {url}" in message
+    assert "simulated: network unreachable" in message
+    assert "check your internet connection" in message and "COURSE_DATA=standin" in message
+    assert str(data_dir) in message  # where to put files downloaded by hand
+    assert offline, "the download function was never reached"
+    assert [p for p in data_dir.rglob("*") if p.is_file()] == [], "a partial file was left behind"
+
+    monkeypatch.setenv("COURSE_DATA", "auto")
+    ds = data.load(name)
+    out = capsys.readouterr().out
+    assert ds.standin and ds.name == name
+    assert out.count("\n") == 1 and "offline stand-in" in out and "could not be downloaded" in out
+    assert "simulated: network unreachable" in out
+    assert [p for p in data_dir.rglob("*") if p.is_file()] == []
+
+
+def test_standin_source_never_downloads(data_dir, offline, capsys):
+    ds = data.load("cifar10", "test", source="standin")
+    assert ds.standin and offline == []
+    assert "because COURSE_DATA=standin" in capsys.readouterr().out
+
+
+def test_bad_arguments():
+    with pytest.raises(ValueError, match="unknown dataset"):
+        data.load("imagenet")
+    with pytest.raises(ValueError, match="split"):
+        data.load("digits", "val")
+    with pytest.raises(ValueError, match="COURSE_DATA"):
+        data.load("mnist", source="internet")
+
+
+# --------------------------------------------------------------------------
+# Stand-ins
+# --------------------------------------------------------------------------
+def neighbour_correlation(images: torch.Tensor) -> float:
+    """Correlation of horizontally adjacent pixels: about 0 for noise, high for real images."""
+    x = images.float()
+    a, b = x[..., :-1].flatten(), x[..., 1:].flatten()
+    return float(torch.corrcoef(torch.stack([a, b]))[0, 1])
+
+
+def test_digits_standin(capsys):
+    train, test = data.load("mnist", source="standin"), data.load("mnist", "test", source="standin")
+    assert "scikit-learn digits upscaled to 28x28 (1,437 images)" in capsys.readouterr().out
+    assert (len(train), len(test)) == (1437, 360)
+    assert train.images.shape[1:] == (1, 28, 28) and train.images.dtype == torch.uint8
+    assert train.labels.dtype == torch.int64 and train.classes == [str(d) for d in range(10)]
+    from sklearn.datasets import load_digits
+
+    per_class = torch.bincount(torch.from_numpy(load_digits().target))
+    assert ((torch.bincount(train.labels) - 0.8 * per_class).abs() <= 1).all()  # stratified 80/20
+    assert train.images[..., :4, :].max() == 0  # MNIST-like 4-pixel empty border
+    assert train.images.float().std(dim=(1, 2, 3)).min() > 10  # no blank image
+    assert neighbour_correlation(train.images) > 0.7
+    # Real digits: every class has its own average shape.
+    means = torch.stack([train.images[train.labels == k].float().mean(0).flatten() for k in range(10)])
+    distances = torch.cdist(means, means) + torch.eye(10) * 1e9
+    assert distances.min() > 100
+    # Train and test are disjoint pieces of the 1,797 digits.
+    both = torch.cat([train.images, test.images]).flatten(1)
+    assert len(torch.unique(both, dim=0)) >= 1790
+
+
+def test_photo_standin():
+    train, test = data.load("photos"), data.load("photos", "test")
+    assert not train.standin and len(train.classes) == 10
+    assert train.images.shape == (5000, 3, 32, 32) and test.images.shape == (1000, 3, 32, 32)
+    assert torch.bincount(train.labels).tolist() == [500] * 10
+    assert torch.bincount(test.labels).tolist() == [100] * 10
+    assert neighbour_correlation(train.images) > 0.5
+    means = torch.stack([train.images[train.labels == k].float().mean(0).flatten() for k in range(10)])
+    assert (torch.cdist(means, means) + torch.eye(10) * 1e9).min() > 50
+    assert len(torch.unique(train.images.flatten(1), dim=0)) == 5000  # no duplicated crops
+    assert all(0 < s < 1 for s in train.mean + train.std)
+
+
+def test_standins_are_deterministic():
+    first = data.load("photos").images.clone(), data.load("digits").images.clone()
+    data._photos.cache_clear()
+    data._digits.cache_clear()
+    again = data.load("photos").images, data.load("digits").images
+    assert torch.equal(first[0], again[0]) and torch.equal(first[1], again[1])
+
+
+# --------------------------------------------------------------------------
+# split and take
+# --------------------------------------------------------------------------
+def ids(ds):
+    """Identify examples by their pixels (all digits stand-in images differ)."""
+    return {bytes(img.numpy()) for img in ds.images}
+
+
+def test_split_sizes_disjoint_deterministic():
+    ds = data.load("digits")
+    train, val = data.split(ds, val_fraction=0.2, seed=1)
+    assert (len(train), len(val)) == (1150, 287)
+    assert ids(train).isdisjoint(ids(val)) and len(ids(train) | ids(val)) == len(ids(ds))
+    assert val.mean == ds.mean and val.classes == ds.classes
+    again = data.split(ds, val_fraction=0.2, seed=1)[1]
+    other = data.split(ds, val_fraction=0.2, seed=2)[1]
+    assert torch.equal(val.images, again.images) and not torch.equal(val.images, other.images)
+
+
+def test_take():
+    ds = data.load("digits")
+    small = data.take(ds, 50, seed=3)
+    assert len(small) == 50 and ids(small) <= ids(ds)
+    assert torch.equal(small.labels, data.take(ds, 50, seed=3).labels)
+    assert not torch.equal(small.images, data.take(ds, 50, seed=4).images)
+    assert data.take(ds, 10_000) is ds
+
+
+# --------------------------------------------------------------------------
+# DeviceLoader
+# --------------------------------------------------------------------------
+def test_device_loader_batches_and_normalisation():
+    ds = data.take(data.load("photos"), 1000)
+    loader = data.DeviceLoader(ds, batch_size=128)
+    batches = list(loader)
+    assert len(loader) == len(batches) == 8 and loader.dataset is ds
+    x, y = batches[0]
+    assert x.shape == (128, 3, 32, 32) and x.dtype == torch.float32 and y.dtype == torch.int64
+    assert batches[-1][0].shape[0] == 1000 - 7 * 128
+    full = torch.cat([b[0] for b in batches])
+    # normalised with the training set's mean/std: mean about 0, std about 1 per channel
+    assert full.mean(dim=(0, 2, 3)).abs().max() < 0.1
+    assert (full.std(dim=(0, 2, 3)) - 1).abs().max() < 0.15
+    raw = data.DeviceLoader(ds, batch_size=1000, normalize=False)
+    assert torch.equal(next(iter(raw))[0], ds.images.float() / 255)
+
+
+def test_device_loader_drop_last_shuffle_resize():
+    ds = data.take(data.load("digits"), 100)
+    assert len(data.DeviceLoader(ds, 32, drop_last=True)) == 3
+    assert [len(y) for _, y in data.DeviceLoader(ds, 32, drop_last=True)] == [32, 32, 32]
+
+    def epoch(seed):
+        return torch.cat([y for _, y in data.DeviceLoader(ds, 32, shuffle=True, seed=seed)])
+
+    assert torch.equal(epoch(0), epoch(0)) and not torch.equal(epoch(0), epoch(1))
+    assert sorted(epoch(0).tolist()) == sorted(ds.labels.tolist())  # each example once per epoch
+    loader = data.DeviceLoader(ds, 32, shuffle=True, seed=0)
+    assert not torch.equal(torch.cat([y for _, y in loader]), torch.cat([y for _, y in loader]))
+    x, _ = next(iter(data.DeviceLoader(ds, 8, resize=(32, 32))))
+    assert x.shape == (8, 1, 32, 32)
+
+
+# --------------------------------------------------------------------------
+# BatchAugment
+# --------------------------------------------------------------------------
+def asymmetric_batch(b=64, c=3, h=8, w=8):
+    """Every pixel different, so any move of a pixel shows."""
+    return (torch.arange(c * h * w, dtype=torch.float32) / (c * h * w)).view(1, c, h, w).repeat(b, 1, 1, 1)
+
+
+def test_gather_crops_flip_and_offsets():
+    x = asymmetric_batch(b=2)
+    flipped = data.gather_crops(x, torch.zeros(2, dtype=torch.long), torch.zeros(2, dtype=torch.long), 8, 8,
+                                flip=torch.tensor([True, False]))
+    assert torch.equal(flipped[0], x[0].flip(-1)) and torch.equal(flipped[1], x[1])
+    window = data.gather_crops(x, torch.tensor([1, 2]), torch.tensor([3, 0]), 4, 5)
+    assert torch.equal(window[0], x[0, :, 1:5, 3:8]) and torch.equal(window[1], x[1, :, 2:6, 0:5])
+
+
+def test_flip_only_mirrors_about_half():
+    x = asymmetric_batch()
+    out = data.BatchAugment(crop_padding=0, flip=True)(x, generator=torch.Generator().manual_seed(0))
+    same = (out == x).flatten(1).all(1)
+    mirrored = (out == x.flip(-1)).flatten(1).all(1)
+    assert bool((same | mirrored).all()) and 10 < int(mirrored.sum()) < 54
+
+
+def test_crop_moves_pixels_but_keeps_them_in_bounds():
+    x = asymmetric_batch(b=200) + 0.1  # no pixel is 0, the padding colour
+    pad = 2
+    out = data.BatchAugment(crop_padding=pad, flip=False)(x, generator=torch.Generator().manual_seed(0))
+    assert out.shape == x.shape
+    padded = torch.nn.functional.pad(x[0], (pad, pad, pad, pad))
+    windows = {(t, l): padded[:, t:t + 8, l:l + 8] for t in range(2 * pad + 1) for l in range(2 * pad + 1)}
+    found = [next((k for k, win in windows.items() if torch.equal(o, win)), None) for o in out]
+    assert None not in found, "an output is not a window of the padded image"
+    assert len(set(found)) == len(windows)  # every offset, including both extremes, occurs
+    assert ((out > 0).flatten(1).sum(1) >= 3 * (8 - pad) ** 2).all()  # at most `pad` rows/cols of padding
+
+
+def test_augment_is_repeatable_and_runs_on_the_loader():
+    aug = data.BatchAugment()
+    x = asymmetric_batch()
+    a = aug(x, generator=torch.Generator().manual_seed(5))
+    b = aug(x, generator=torch.Generator().manual_seed(5))
+    assert torch.equal(a, b) and not torch.equal(a, x)
+    ds = data.take(data.load("photos"), 256)
+    plain = next(iter(data.DeviceLoader(ds, 256)))[0]
+    augmented = next(iter(data.DeviceLoader(ds, 256, augment=aug)))[0]
+    assert augmented.shape == plain.shape and not torch.equal(augmented, plain)
+
+
+def test_optional_jitter_and_erasing():
+    x = torch.rand(64, 3, 16, 16, generator=torch.Generator().manual_seed(0))
+    gen = torch.Generator().manual_seed(1)
+    jittered = data.BatchAugment(crop_padding=0, flip=False, brightness=0.4, contrast=0.4)(x, generator=gen)
+    assert jittered.min() >= 0 and jittered.max() <= 1
+    ratios = jittered.mean(dim=(1, 2, 3)) / x.mean(dim=(1, 2, 3))
+    assert ratios.std() > 0.05  # each image got its own factor
+    erased = data.BatchAugment(crop_padding=0, flip=False, erasing=1.0)(x, generator=gen)
+    changed = (erased != x).any(1).flatten(1).float().mean(1)  # fraction of pixels erased, per image
+    assert (changed > 0).all() and (changed < 0.5).all()
+    assert data.BatchAugment(crop_padding=0, flip=False, erasing=0.0)(x) is x
+
+
+# --------------------------------------------------------------------------
+# The classic PIL pipeline
+# --------------------------------------------------------------------------
+@pytest.mark.parametrize("name, channels", [("digits", 1), ("photos", 3)])
+def test_pil_pipeline(name, channels):
+    ds = data.take(data.load(name), 20)
+    size = ds.images.shape[-1]
+    train = data.torch_loader(ds, data.pil_train_transforms(ds.mean, ds.std, size=size), batch_size=8, shuffle=True)
+    x, y = next(iter(train))
+    assert x.shape == (8, channels, size, size) and x.dtype == torch.float32 and y.dtype == torch.int64
+    evaluation = data.torch_loader(ds, data.pil_eval_transforms(ds.mean, ds.std), batch_size=20)
+    x, y = next(iter(evaluation))
+    fast, fast_y = next(iter(data.DeviceLoader(ds, 20)))
+    assert torch.allclose(x, fast, atol=1e-5) and torch.equal(y, fast_y)  # both pipelines agree without augmentation
