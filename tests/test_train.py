@@ -1,0 +1,371 @@
+"""Tests of icdl.train: the loop learns, evaluates and predicts correctly,
+resumes from checkpoints exactly, keeps the best epoch, clips, and fails clearly."""
+
+import math
+from types import SimpleNamespace
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+
+from icdl import train
+
+
+# --------------------------------------------------------------------------
+# Tiny problems
+# --------------------------------------------------------------------------
+def blobs(n=256, seed=0):
+    """Two well-separated Gaussian blobs in 4 dimensions: inputs (n, 4), labels (n,)."""
+    g = torch.Generator().manual_seed(seed)
+    y = torch.arange(n) % 2
+    x = torch.randn(n, 4, generator=g) * 0.7 + (y[:, None] * 2 - 1) * 1.5
+    return x, y
+
+
+def loaders(batch_size=32, shuffle=True):
+    x, y = blobs(256, seed=0)
+    xv, yv = blobs(128, seed=1)
+    train_dl = DataLoader(TensorDataset(x, y), batch_size=batch_size, shuffle=shuffle)
+    val_dl = DataLoader(TensorDataset(xv, yv), batch_size=64)
+    return train_dl, val_dl
+
+
+def mlp(seed=0, dropout=0.0):
+    torch.manual_seed(seed)
+    return nn.Sequential(nn.Linear(4, 16), nn.ReLU(), nn.Dropout(dropout), nn.Linear(16, 2))
+
+
+def weights(model):
+    return {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+
+def same_weights(a, b):
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+# --------------------------------------------------------------------------
+# Learning
+# --------------------------------------------------------------------------
+def test_fit_learns_a_separable_problem(capsys):
+    train_dl, val_dl = loaders()
+    model = mlp()
+    opt = torch.optim.SGD(model.parameters(), lr=0.05)
+    history = train.fit(model, train_dl, val_dl, epochs=4, optimizer=opt, keep_best=False, progress=False)
+
+    assert len(history) == 4 and history["epoch"] == [1, 2, 3, 4]
+    assert set(history.epochs[0]) == {"epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "seconds"}
+    assert history["train_loss"][-1] < 0.5 * history["train_loss"][0]
+    assert history["val_loss"][-1] < history["val_loss"][0]
+    assert history["val_acc"][-1] >= 0.95
+    assert history.best_val_acc == max(history["val_acc"])
+    assert history["val_acc"][history.best_epoch - 1] == history.best_val_acc
+    assert all(lr == 0.05 for lr in history["lr"])
+    # one readable line per epoch
+    lines = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("epoch ")]
+    assert len(lines) == 4 and "4/4" in lines[-1] and "val loss" in lines[-1] and "lr 5.00e-02" in lines[-1]
+
+
+def test_fit_on_images_with_channels_last_and_max_steps():
+    torch.manual_seed(0)
+    x = torch.rand(40, 3, 8, 8)
+    y = (x[:, 0].mean(dim=(1, 2)) > 0.5).long()
+    model = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+                          nn.Linear(4, 2))
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    steps = []
+    opt.register_step_post_hook(lambda *args: steps.append(1))
+    dl = DataLoader(TensorDataset(x, y), batch_size=4)  # 10 batches
+    history = train.fit(model, dl, epochs=2, optimizer=opt, channels_last=True, max_steps_per_epoch=3,
+                        progress=False)
+    assert len(steps) == 6  # 2 epochs x 3 steps, not 2 x 10
+    assert model[0].weight.is_contiguous(memory_format=torch.channels_last)
+    assert history.best_epoch is None and history["val_acc"] == [None, None]
+
+
+# --------------------------------------------------------------------------
+# evaluate / predict on a hand-made model with known answers
+# --------------------------------------------------------------------------
+def identity_model():
+    """Logits = inputs: the predicted class is the index of the largest input."""
+    model = nn.Linear(3, 3, bias=False)
+    with torch.no_grad():
+        model.weight.copy_(torch.eye(3))
+    return model
+
+
+def known_batches():
+    x = torch.tensor([[2.0, 0.0, 0.0], [0.0, 3.0, 1.0], [0.0, 0.0, 1.0], [1.0, 0.0, 0.5], [0.0, 2.0, 0.0]])
+    y = torch.tensor([0, 1, 2, 2, 0])  # the last two are wrong: 3 of 5 correct
+    return x, y
+
+
+def test_evaluate_gives_known_loss_and_accuracy():
+    x, y = known_batches()
+    model = identity_model().train()
+    dl = DataLoader(TensorDataset(x, y), batch_size=2)  # uneven batches: 2, 2, 1
+    scores = train.evaluate(model, dl)
+    assert scores["acc"] == pytest.approx(3 / 5)
+    assert scores["loss"] == pytest.approx(F.cross_entropy(x, y).item(), rel=1e-6)
+    assert model.training  # the model's mode is given back
+
+
+def test_predict_returns_preds_labels_probs_in_order():
+    x, y = known_batches()
+    preds, labels, probs = train.predict(identity_model(), DataLoader(TensorDataset(x, y), batch_size=2))
+    assert preds.tolist() == [0, 1, 2, 0, 1]
+    assert labels.tolist() == y.tolist()
+    assert preds.dtype == labels.dtype == torch.int64 and probs.dtype == torch.float32
+    assert torch.allclose(probs, x.softmax(dim=1))
+    assert probs.device.type == "cpu"
+
+
+# --------------------------------------------------------------------------
+# Checkpoints
+# --------------------------------------------------------------------------
+def run(epochs, checkpoint=None, model_seed=0, loader_generator=False):
+    """A run whose outcome depends on everything a resume must restore:
+    momentum (optimizer state), the schedule, dropout and shuffling (random state)."""
+    torch.manual_seed(123)
+    train_dl, val_dl = loaders(shuffle=True)
+    if loader_generator:  # shuffling by the loader's own generator, as DeviceLoader does
+        train_dl = DataLoader(train_dl.dataset, batch_size=32, shuffle=True,
+                              generator=torch.Generator().manual_seed(3))
+    model = mlp(seed=model_seed, dropout=0.3)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    sched = train.warmup_cosine(opt, warmup_steps=8, total_steps=3 * len(train_dl))
+    torch.manual_seed(7)
+    history = train.fit(model, train_dl, val_dl, epochs=epochs, optimizer=opt, scheduler=sched,
+                        checkpoint=checkpoint, keep_best=False, progress=False)
+    return model, history
+
+
+def test_checkpoint_resume_equals_an_uninterrupted_run(tmp_path, capsys):
+    path = tmp_path / "ckpt" / "mlp.pt"
+    straight, straight_history = run(3)
+
+    run(2, checkpoint=path)  # "the session disconnects" after 2 epochs
+    assert sorted(p.name for p in path.parent.iterdir()) == ["mlp.pt"]  # no tmp file left behind
+    saved = torch.load(path, weights_only=True)  # state_dicts and plain containers only
+    assert saved["epoch"] == 2 and len(saved["history"]["epochs"]) == 2
+    capsys.readouterr()
+
+    resumed, history = run(3, checkpoint=path, model_seed=99)  # a different init: the checkpoint must win
+    out = capsys.readouterr().out
+    assert f"resumed from {path} at epoch 3" in out
+    assert history["epoch"] == [1, 2, 3]
+    assert out.count("\nepoch ") + out.startswith("epoch ") == 1  # only epoch 3 was trained
+    assert same_weights(weights(resumed), weights(straight))
+    assert history["val_acc"] == straight_history["val_acc"]
+
+    # Everything done already: load, do not train.
+    again, again_history = run(3, checkpoint=path, model_seed=5)
+    assert "no training needed" in capsys.readouterr().out
+    assert same_weights(weights(again), weights(straight))
+    assert again_history["train_loss"] == history["train_loss"]
+
+
+def test_resume_restores_the_loaders_own_generator(tmp_path):
+    path = tmp_path / "mlp.pt"
+    straight, _ = run(3, loader_generator=True)
+    run(2, checkpoint=path, loader_generator=True)
+    resumed, _ = run(3, checkpoint=path, loader_generator=True)
+    assert same_weights(weights(resumed), weights(straight))
+
+
+def test_resuming_without_a_checkpoint_changes_the_result(tmp_path):
+    # The control for the test above: a fresh run of epoch 3 alone differs.
+    straight, _ = run(3)
+    fresh, _ = run(1)
+    assert not same_weights(weights(straight), weights(fresh))
+
+
+def test_mismatched_checkpoint_says_to_delete_it(tmp_path):
+    path = tmp_path / "mlp.pt"
+    run(1, checkpoint=path)
+    train_dl, _ = loaders()
+    other = nn.Linear(4, 2)  # a different model
+    with pytest.raises(RuntimeError, match=r"does not match this model.*Delete .*mlp\.pt"):
+        train.fit(other, train_dl, epochs=2, optimizer=torch.optim.SGD(other.parameters(), lr=0.1),
+                  checkpoint=path, progress=False)
+
+
+def test_corrupt_checkpoint_says_to_delete_it(tmp_path):
+    path = tmp_path / "mlp.pt"
+    path.write_bytes(b"half a file")
+    train_dl, _ = loaders()
+    model = mlp()
+    with pytest.raises(RuntimeError, match=r"Could not read the checkpoint .*Delete"):
+        train.fit(model, train_dl, epochs=1, optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
+                  checkpoint=path, progress=False)
+
+
+# --------------------------------------------------------------------------
+# Model selection
+# --------------------------------------------------------------------------
+def run_with_a_bad_last_epoch(epochs, keep_best):
+    """Epochs 1-2 learn; epoch 3 runs gradient *ascent* (a negative lr), so it is worse."""
+    torch.manual_seed(0)
+    train_dl, val_dl = loaders(shuffle=False)
+    model = mlp(seed=1)
+    opt = torch.optim.SGD(model.parameters(), lr=0.05)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda epoch: 1.0 if epoch < 2 else -20.0)
+    history = train.fit(model, train_dl, val_dl, epochs=epochs, optimizer=opt, scheduler=sched,
+                        scheduler_step="epoch", keep_best=keep_best, progress=False)
+    return model, history, val_dl
+
+
+def test_keep_best_restores_the_best_epoch():
+    model, history, val_dl = run_with_a_bad_last_epoch(3, keep_best=True)
+    assert history["lr"][2] < 0  # the sabotage happened
+    assert history["val_acc"][2] < history.best_val_acc
+    assert history.best_epoch in (1, 2)
+    assert train.evaluate(model, val_dl)["acc"] == history.best_val_acc
+    best_run, _, _ = run_with_a_bad_last_epoch(history.best_epoch, keep_best=False)
+    assert same_weights(weights(model), weights(best_run))
+
+    last, _, _ = run_with_a_bad_last_epoch(3, keep_best=False)
+    assert not same_weights(weights(last), weights(model))
+    assert train.evaluate(last, val_dl)["acc"] < history.best_val_acc
+
+
+# --------------------------------------------------------------------------
+# Schedules, clipping, EMA
+# --------------------------------------------------------------------------
+def lrs_of(scheduler_factory, steps):
+    opt = torch.optim.SGD([nn.Parameter(torch.zeros(1))], lr=1.0)
+    sched = scheduler_factory(opt)
+    lrs = []
+    for _ in range(steps):
+        lrs.append(opt.param_groups[0]["lr"])
+        opt.step()
+        sched.step()
+    return lrs
+
+
+def test_warmup_cosine_values_at_key_steps():
+    lrs = lrs_of(lambda opt: train.warmup_cosine(opt, warmup_steps=10, total_steps=110, min_lr_ratio=0.1), 130)
+    assert lrs[0] == pytest.approx(0.1)  # 1/10: the first step already learns
+    assert lrs[4] == pytest.approx(0.5)
+    assert lrs[9] == pytest.approx(1.0) and lrs[10] == pytest.approx(1.0)
+    assert lrs[60] == pytest.approx(0.1 + 0.9 * 0.5)  # half-way through the cosine
+    assert lrs[110] == pytest.approx(0.1) and lrs[129] == pytest.approx(0.1)
+    assert all(a < b for a, b in zip(lrs[:10], lrs[1:10]))
+    assert all(a > b for a, b in zip(lrs[10:110], lrs[11:111]))
+    no_warmup = lrs_of(lambda opt: train.warmup_cosine(opt, 0, 4), 5)
+    c = math.cos(math.pi / 4) / 2
+    assert no_warmup == pytest.approx([1.0, 0.5 + c, 0.5, 0.5 - c, 0.0])
+
+
+@pytest.mark.parametrize("args, message", [((0, 0), "total_steps"), ((11, 10), "warmup_steps"),
+                                           ((1, 10, 1.5), "min_lr_ratio")])
+def test_warmup_cosine_rejects_bad_arguments(args, message):
+    opt = torch.optim.SGD([nn.Parameter(torch.zeros(1))], lr=1.0)
+    with pytest.raises(ValueError, match=message):
+        train.warmup_cosine(opt, *args)
+
+
+def grad_norms_seen_by_the_optimizer(clip):
+    torch.manual_seed(0)
+    x = torch.randn(16, 4) * 1e4  # a huge-loss batch: huge gradients
+    y = torch.randint(0, 2, (16,))
+    model = nn.Linear(4, 2)
+    opt = torch.optim.SGD(model.parameters(), lr=1e-6)
+    norms = []
+    opt.register_step_pre_hook(lambda *args: norms.append(
+        torch.linalg.vector_norm(torch.stack([p.grad.norm() for p in model.parameters()])).item()))
+    train.fit(model, [(x, y)] * 3, epochs=1, optimizer=opt, clip_grad_norm=clip, progress=False)
+    return norms
+
+
+def test_gradient_clipping_is_applied():
+    assert min(grad_norms_seen_by_the_optimizer(clip=None)) > 100  # the control: huge without clipping
+    clipped = grad_norms_seen_by_the_optimizer(clip=1.0)
+    assert len(clipped) == 3 and max(clipped) <= 1.0 + 1e-4
+
+
+def test_ema_weights_are_the_exponential_average_of_the_steps():
+    decay = 0.5
+    train_dl, _ = loaders(shuffle=False)
+    model = mlp()
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    after_each_step = []
+    opt.register_step_post_hook(lambda *args: after_each_step.append(weights(model)))
+    train.fit(model, train_dl, epochs=1, optimizer=opt, ema_decay=decay, progress=False)
+
+    expected = after_each_step[0]  # the average starts as a copy of the first step's weights
+    for step in after_each_step[1:]:
+        expected = {k: decay * expected[k] + (1 - decay) * step[k] for k in expected}
+    final = weights(model)
+    assert all(torch.allclose(final[k], expected[k], atol=1e-6) for k in final)
+    assert not same_weights(final, after_each_step[-1])  # not simply the last weights
+
+
+def test_amp_is_off_on_cpu():
+    assert train._amp_dtype(torch.device("cpu"), None) is None
+    assert train._amp_dtype(torch.device("cpu"), True) is None
+
+
+# --------------------------------------------------------------------------
+# Clear errors for bad input
+# --------------------------------------------------------------------------
+def fit_quickly(model, loader, **kwargs):
+    kwargs.setdefault("epochs", 1)
+    return train.fit(model, loader, optimizer=torch.optim.SGD(model.parameters(), lr=0.1), progress=False,
+                     **kwargs)
+
+
+def test_empty_loader_is_reported():
+    with pytest.raises(ValueError, match="train_loader is empty"):
+        fit_quickly(mlp(), DataLoader(TensorDataset(torch.zeros(3, 4), torch.zeros(3).long()),
+                                      batch_size=8, drop_last=True))
+    with pytest.raises(ValueError, match="yielded no batches"):
+        fit_quickly(mlp(), iter([]))
+    with pytest.raises(ValueError, match="no batches"):
+        train.evaluate(mlp(), [])
+
+
+@pytest.mark.parametrize("epochs", [0, -1, 2.5])
+def test_bad_epochs_are_reported(epochs):
+    with pytest.raises(ValueError, match=f"epochs must be a whole number >= 1, got {epochs}"):
+        fit_quickly(mlp(), loaders()[0], epochs=epochs)
+
+
+def test_wrong_number_of_classes_names_both_numbers():
+    batches = [(torch.randn(4, 4), torch.zeros(4).long())]
+
+    class WithClasses(list):
+        dataset = SimpleNamespace(classes=list("abcdefghij"))  # 10 classes
+
+    with pytest.raises(ValueError, match="outputs 2 scores per image, but the dataset has 10 classes"):
+        fit_quickly(mlp(), WithClasses(batches))
+
+
+def test_unflattened_output_is_explained():
+    model = nn.Sequential(nn.Conv2d(1, 2, 3))  # forgot Flatten + Linear
+    batches = [(torch.randn(4, 1, 5, 5), torch.zeros(4).long())]
+    with pytest.raises(ValueError, match=r"output has shape \(4, 2, 3, 3\).*\(4, K\).*flatten"):
+        fit_quickly(model, batches)
+
+
+def test_label_out_of_range_is_explained():
+    batches = [(torch.randn(4, 4), torch.tensor([0, 1, 5, 1]))]
+    with pytest.raises(ValueError, match="A label is 5, but the model outputs only 2 scores"):
+        fit_quickly(mlp(), batches)
+
+
+def test_optimizer_of_another_model_is_explained():
+    model, other = mlp(), mlp()
+    with pytest.raises(ValueError, match="none of this model's parameters"):
+        train.fit(model, loaders()[0], epochs=1, optimizer=torch.optim.SGD(other.parameters(), lr=0.1))
+
+
+def test_loader_yielding_something_else_than_pairs():
+    with pytest.raises(TypeError, match=r"\(inputs, labels\) pairs.*tuple of length 3"):
+        fit_quickly(mlp(), [(torch.randn(2, 4), torch.zeros(2).long(), "extra")])
+
+
+def test_bad_scheduler_step():
+    with pytest.raises(ValueError, match="'batch' or 'epoch'"):
+        fit_quickly(mlp(), loaders()[0], scheduler_step="step")
