@@ -272,7 +272,9 @@ def train_one_epoch(model, loader, optimizer, loss_fn, device, *, scaler=None, a
     seen, lr = 0, optimizer.param_groups[0]["lr"]
 
     model.train()
-    bar = tqdm(batches, total=total, desc=desc, disable=not progress, leave=False)
+    # An explicit disable=False would override tqdm's own TQDM_DISABLE variable.
+    hidden = not progress or os.environ.get("TQDM_DISABLE", "").lower() not in ("", "0", "false")
+    bar = tqdm(batches, total=total, desc=desc, disable=hidden, leave=False)
     for step, batch in enumerate(bar):
         x, y = _to_device(*_unpack(batch, "train_loader"), device, channels_last)
         with _autocast(device, amp_dtype):
