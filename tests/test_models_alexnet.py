@@ -1,0 +1,71 @@
+"""The course's AlexNet equals torchvision's: same state_dict keys, strict loading, same outputs."""
+
+import pytest
+import torch
+import torchvision
+
+from icdl.models import alexnet
+
+
+def seeded_pair():
+    torch.manual_seed(0)
+    theirs = torchvision.models.alexnet(weights=None).eval()
+    ours = alexnet.alexnet().eval()
+    return ours, theirs
+
+
+def test_state_dict_keys_and_shapes_match_torchvision():
+    ours, theirs = seeded_pair()
+    a, b = ours.state_dict(), theirs.state_dict()
+    assert a.keys() == b.keys()
+    assert {k: v.shape for k, v in a.items()} == {k: v.shape for k, v in b.items()}
+
+
+@pytest.mark.parametrize("size", [64, 96])
+def test_loads_torchvision_weights_and_gives_same_outputs(size):
+    ours, theirs = seeded_pair()
+    ours.load_state_dict(theirs.state_dict(), strict=True)
+    x = torch.randn(2, 3, size, size, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        expected, got = theirs(x), ours(x)
+    assert got.shape == (2, 1000)
+    torch.testing.assert_close(got, expected, atol=1e-5, rtol=0)
+    # A different model gives different outputs: the comparison can fail.
+    assert not torch.allclose(alexnet.alexnet().eval()(x), expected, atol=1e-5)
+
+
+def test_eval_mode_is_deterministic_and_train_mode_uses_dropout():
+    ours, _ = seeded_pair()
+    x = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        torch.testing.assert_close(ours(x), ours(x))
+        ours.train()
+        assert not torch.allclose(ours(x), ours(x))
+
+
+def test_paper_variant_does_not_load_torchvision_weights():
+    paper = alexnet.alexnet_paper()
+    with pytest.raises(RuntimeError, match="size mismatch"):
+        paper.load_state_dict(torchvision.models.alexnet(weights=None).state_dict(), strict=True)
+    # First layer: 96 filters of 11x11x3; conv2 split over two GPUs (groups=2): 48 input channels each.
+    assert paper.features[0].weight.shape == (96, 3, 11, 11)
+    conv2 = [m for m in paper.features if isinstance(m, torch.nn.Conv2d)][1]
+    assert conv2.weight.shape == (256, 48, 5, 5)
+    assert sum(isinstance(m, torch.nn.LocalResponseNorm) for m in paper.features) == 2
+
+
+def test_paper_variant_shapes_at_224():
+    paper = alexnet.alexnet_paper().eval()
+    x = torch.randn(1, 3, 224, 224)
+    with torch.no_grad():
+        assert paper.features[0](x).shape == (1, 96, 55, 55)  # the paper's 55x55 maps
+        assert paper(x).shape == (1, 1000)
+
+
+def test_cifar_stem_output_shape():
+    model = alexnet.alexnet(num_classes=10, cifar_stem=True, width=0.25, hidden=128).eval()
+    assert model.features[0].kernel_size == (3, 3) and model.features[0].stride == (1, 1)
+    with torch.no_grad():
+        feats = model.features(torch.randn(3, 3, 32, 32))
+        assert feats.shape == (3, 64, 3, 3)
+        assert model(torch.randn(3, 3, 32, 32)).shape == (3, 10)

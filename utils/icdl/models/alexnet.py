@@ -1,0 +1,145 @@
+"""AlexNet (Krizhevsky, Sutskever & Hinton, NeurIPS 2012), written for the course.
+
+Two configurations, both written as data so they can be checked row by row:
+
+* ``PAPER``: the network of the 2012 paper (its Figure 2 and Section 3.5):
+  96-256-384-384-256 filters, local response normalisation (LRN) after conv1
+  and conv2, and ``groups=2`` where the paper split a layer across two GPUs
+  (each GPU saw only its own half of the previous layer's channels).
+* ``ONE_WEIRD_TRICK``: the single-GPU variant that torchvision's ``alexnet``
+  implements (its docstring points to Krizhevsky 2014, arXiv:1404.5997):
+  64-192-384-256-256 filters, no LRN, no groups. **Only this one loads
+  torchvision's weights** (``strict=True``); the paper variant has other shapes.
+
+Layout of the network (names match torchvision's ``state_dict`` keys)::
+
+    features   conv-relu[-lrn][-pool] x 5      (N, 3, H, W) -> (N, 256, h, w)
+    avgpool    AdaptiveAvgPool2d(6)            -> (N, 256, 6, 6)
+    classifier dropout-fc-relu-dropout-fc-relu-fc   -> (N, num_classes)
+
+Small images: the 11x11 stride-4 first layer was made for 224x224 photos; on
+a 32x32 CIFAR image it leaves almost nothing (32 -> 7 -> 3). ``cifar_stem=True``
+replaces it with a 3x3 stride-1 convolution and pools the last map to 3x3.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import torch
+from torch import nn
+
+
+@dataclass(frozen=True)
+class ConvSpec:
+    """One convolutional layer of AlexNet and what follows its ReLU."""
+
+    out_channels: int
+    kernel_size: int
+    stride: int = 1
+    padding: int = 0
+    groups: int = 1  # 2 = the paper's two-GPU split: each half sees half the input channels
+    lrn: bool = False  # local response normalisation after the ReLU
+    pool: bool = False  # overlapping max pooling (3x3, stride 2) at the end
+
+
+# The paper, Section 3.5 and Figure 2. With padding 2, a 224x224 input gives the
+# paper's 55x55 first maps ((224 + 4 - 11) // 4 + 1 = 55).
+PAPER = (
+    ConvSpec(96, 11, stride=4, padding=2, lrn=True, pool=True),
+    ConvSpec(256, 5, padding=2, groups=2, lrn=True, pool=True),
+    ConvSpec(384, 3, padding=1),  # conv3 reads both GPUs' conv2 maps: no groups
+    ConvSpec(384, 3, padding=1, groups=2),
+    ConvSpec(256, 3, padding=1, groups=2, pool=True),
+)
+
+# torchvision.models.alexnet ("one weird trick" variant, one GPU).
+ONE_WEIRD_TRICK = (
+    ConvSpec(64, 11, stride=4, padding=2, pool=True),
+    ConvSpec(192, 5, padding=2, pool=True),
+    ConvSpec(384, 3, padding=1),
+    ConvSpec(256, 3, padding=1),
+    ConvSpec(256, 3, padding=1, pool=True),
+)
+
+CONFIGS = {"paper": PAPER, "one_weird_trick": ONE_WEIRD_TRICK}
+
+
+def local_response_norm() -> nn.LocalResponseNorm:
+    """The paper's LRN: k=2, n=5, alpha=1e-4, beta=0.75 (Section 3.3).
+
+    PyTorch divides ``alpha`` by the window size ``n``; the paper does not,
+    so the paper's alpha=1e-4 becomes ``alpha=5 * 1e-4`` here.
+    """
+    return nn.LocalResponseNorm(size=5, alpha=5e-4, beta=0.75, k=2.0)
+
+
+def scaled(channels: int, width: float) -> int:
+    """Channels after a width multiplier, kept divisible by 2 for the paper's groups."""
+    return channels if width == 1.0 else max(2, 2 * round(channels * width / 2))
+
+
+def make_features(config, in_channels: int = 3, width: float = 1.0, cifar_stem: bool = False) -> nn.Sequential:
+    """The convolutional part as one flat ``nn.Sequential`` (torchvision's indices).
+
+    (N, in_channels, H, W) -> (N, last out_channels, h, w).
+    """
+    if cifar_stem:  # 32x32 images: a small first kernel that keeps the resolution
+        config = (replace(config[0], kernel_size=3, stride=1, padding=1), *config[1:])
+    layers: list[nn.Module] = []
+    for spec in config:
+        out_channels = scaled(spec.out_channels, width)
+        layers.append(nn.Conv2d(in_channels, out_channels, spec.kernel_size, spec.stride, spec.padding,
+                                groups=spec.groups))
+        layers.append(nn.ReLU(inplace=True))
+        if spec.lrn:
+            layers.append(local_response_norm())
+        if spec.pool:
+            # Overlapping pooling: the 3x3 windows step by 2, so neighbours share a row/column.
+            layers.append(nn.MaxPool2d(kernel_size=3, stride=2))
+        in_channels = out_channels
+    return nn.Sequential(*layers)
+
+
+class AlexNet(nn.Module):
+    """AlexNet: (N, in_channels, H, W) -> (N, num_classes) logits.
+
+    ``config`` is ``PAPER`` or ``ONE_WEIRD_TRICK`` (or your own tuple of
+    :class:`ConvSpec`); ``width`` scales every conv layer's channels and
+    ``hidden`` the two 4096-unit fully connected layers, for CPU-sized runs.
+    """
+
+    def __init__(self, config=ONE_WEIRD_TRICK, num_classes: int = 1000, *, in_channels: int = 3,
+                 width: float = 1.0, hidden: int = 4096, dropout: float = 0.5,
+                 cifar_stem: bool = False, pool_size: int | None = None):
+        super().__init__()
+        pool_size = pool_size or (3 if cifar_stem else 6)
+        self.features = make_features(config, in_channels, width, cifar_stem)
+        last = scaled(config[-1].out_channels, width)
+        # Any input size >= 63 px ends in a map that is pooled to a fixed size.
+        self.avgpool = nn.AdaptiveAvgPool2d(pool_size)
+        self.classifier = nn.Sequential(
+            nn.Dropout(dropout),  # the paper: dropout in the first two FC layers
+            nn.Linear(last * pool_size * pool_size, hidden),
+            nn.ReLU(inplace=True),
+            nn.Dropout(dropout),
+            nn.Linear(hidden, hidden),
+            nn.ReLU(inplace=True),
+            nn.Linear(hidden, num_classes),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.features(x)  # (N, C, h, w)
+        x = self.avgpool(x)  # (N, C, pool, pool)
+        x = torch.flatten(x, 1)  # (N, C * pool * pool)
+        return self.classifier(x)  # (N, num_classes)
+
+
+def alexnet(num_classes: int = 1000, **kwargs) -> AlexNet:
+    """torchvision's AlexNet (one-weird-trick variant): loads its ``state_dict`` with strict=True."""
+    return AlexNet(ONE_WEIRD_TRICK, num_classes, **kwargs)
+
+
+def alexnet_paper(num_classes: int = 1000, **kwargs) -> AlexNet:
+    """The 2012 paper's AlexNet (96 first-layer filters, LRN, two-GPU groups). No torchvision weights."""
+    return AlexNet(PAPER, num_classes, **kwargs)
