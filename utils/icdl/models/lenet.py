@@ -21,7 +21,7 @@ Both variants have the paper's seven layers and sizes (Section II.B of the paper
 It departs from the paper in three places, on purpose:
 
 * the output layer is a linear layer trained with softmax cross-entropy, not the
-  paper's Euclidean RBF units with fixed +1/-1 target codes and its MAP-style loss;
+  paper's Euclidean RBF units with fixed +1/-1 target codes and its discriminative loss (Section II.C);
 * weights use PyTorch's default initialisation, not the paper's fan-in-scaled uniform one;
 * (training, not the model) we use AdamW/SGD, not stochastic diagonal Levenberg-Marquardt.
 
