@@ -1,0 +1,87 @@
+"""The course's DenseNet equals torchvision's: same state_dict keys and shapes, same outputs."""
+
+import pytest
+import torch
+import torchvision
+
+from icdl.models import densenet as d
+
+
+def randomise_batchnorm(model: torch.nn.Module, seed: int = 0) -> None:
+    """Give every BN layer non-trivial statistics, so a misplaced or missing BN changes the output."""
+    gen = torch.Generator().manual_seed(seed)
+    for m in model.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            n = m.num_features
+            m.running_mean.copy_(torch.randn(n, generator=gen) * 0.1)
+            m.running_var.copy_(torch.rand(n, generator=gen) + 0.5)
+            m.weight.data.copy_(torch.rand(n, generator=gen) + 0.5)
+            m.bias.data.copy_(torch.randn(n, generator=gen) * 0.1)
+
+
+@pytest.fixture(scope="module")
+def reference():
+    torch.manual_seed(0)
+    ref = torchvision.models.densenet121(weights=None, num_classes=10)
+    randomise_batchnorm(ref)
+    return ref.eval()
+
+
+def test_state_dict_keys_and_shapes_match(reference):
+    ours = d.densenet121(num_classes=10).state_dict()
+    theirs = reference.state_dict()
+    assert set(ours) == set(theirs)
+    assert {k: tuple(v.shape) for k, v in ours.items()} == {k: tuple(v.shape) for k, v in theirs.items()}
+
+
+def test_eval_outputs_match_torchvision(reference):
+    ours = d.densenet121(num_classes=10)
+    ours.load_state_dict(reference.state_dict(), strict=True)
+    ours.eval()
+    x = torch.randn(2, 3, 64, 64, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        expected, got = reference(x), ours(x)
+    assert got.shape == (2, 10)
+    torch.testing.assert_close(got, expected, atol=1e-5, rtol=1e-4)
+
+
+@pytest.mark.parametrize("name", ["densenet169", "densenet201", "densenet161"])
+def test_other_depths_have_torchvision_keys_and_param_counts(name):
+    ours = getattr(d, name)()
+    theirs = getattr(torchvision.models, name)(weights=None)
+    assert set(ours.state_dict()) == set(theirs.state_dict())
+    assert sum(p.numel() for p in ours.parameters()) == sum(p.numel() for p in theirs.parameters())
+
+
+def test_block_concatenates_and_keeps_input_first():
+    block = d.DenseBlock(num_layers=3, in_channels=8, growth_rate=4).eval()
+    x = torch.randn(2, 8, 5, 5)
+    with torch.no_grad():
+        out = block(x)
+    assert out.shape == (2, 8 + 3 * 4, 5, 5)
+    torch.testing.assert_close(out[:, :8], x)  # the input passes through unchanged
+
+
+def test_channels_through_matches_the_built_model():
+    rows = dict(d.channels_through((6, 12, 24, 16), 32, 64))
+    assert rows["denseblock1"] == 256 and rows["transition1"] == 128 and rows["denseblock4"] == 1024
+    model = d.densenet121()
+    assert model.features.transition3.conv.out_channels == rows["transition3"]
+    assert model.classifier.in_features == rows["denseblock4"]
+
+
+def test_cifar_stem_output_shape_and_resolution():
+    model = d.densenet121(num_classes=10, cifar_stem=True).eval()
+    seen = {}
+    model.features.denseblock1.register_forward_hook(lambda m, i, o: seen.update(b1=tuple(o.shape)))
+    with torch.no_grad():
+        out = model(torch.randn(2, 3, 32, 32))
+    assert out.shape == (2, 10)
+    assert seen["b1"] == (2, 256, 32, 32)
+
+
+def test_densenet_bc_cifar_matches_papers_size():
+    model = d.densenet_bc_cifar(100, 12)
+    n_params = sum(p.numel() for p in model.parameters())
+    assert 0.75e6 < n_params < 0.85e6  # the paper's Table 2 lists 0.8M for DenseNet-BC (L=100, k=12)
+    assert len(list(model.features.denseblock1.children())) == 16

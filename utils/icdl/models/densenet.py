@@ -1,0 +1,211 @@
+"""DenseNet, from Huang et al. 2017, "Densely Connected Convolutional Networks".
+
+Read it top to bottom:
+
+1. ``DenseLayer``: BN-ReLU-Conv1x1 (the bottleneck, ``bn_size * k`` channels),
+   then BN-ReLU-Conv3x3 producing ``k`` new channels (k is the growth rate).
+2. ``DenseBlock``: every layer receives the concatenation of the block's input
+   and of all earlier layers' outputs; the block returns all of them
+   concatenated: ``in + num_layers * k`` channels.
+3. ``Transition``: BN-ReLU-Conv1x1 that compresses the channels by ``theta``
+   (0.5 in DenseNet-BC), then 2x2 average pooling halves H and W.
+4. ``DENSENET_CFGS``: the paper's Table 1 as data.
+5. ``DenseNet``: the configurable network; ``densenet121()`` etc. are thin factories.
+
+Module names give the same ``state_dict`` keys as ``torchvision.models.densenet121``
+(``features.denseblock1.denselayer1.norm1.weight``, ...), so its weights load
+with ``strict=True``.
+
+``cifar_stem=True`` replaces the ImageNet stem (7x7 stride-2 conv and 3x3
+stride-2 max pool: 224 px -> 56 px) with one 3x3 stride-1 conv, as the paper
+does for CIFAR, so a 32x32 image enters the first block at 32x32.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+# ---------------------------------------------------------------------------
+# Building blocks
+# ---------------------------------------------------------------------------
+class DenseLayer(nn.Module):
+    """BN-ReLU-Conv1x1 (bn_size*k) -> BN-ReLU-Conv3x3 (k).  (N, C_in, H, W) -> (N, k, H, W).
+
+    It returns only its *new* feature maps; the block concatenates them with
+    everything that came before.
+    """
+
+    def __init__(self, in_channels: int, growth_rate: int, bn_size: int = 4, drop_rate: float = 0.0):
+        super().__init__()
+        inner = bn_size * growth_rate  # the bottleneck width, 4k in the paper
+        self.norm1 = nn.BatchNorm2d(in_channels)
+        self.relu1 = nn.ReLU(inplace=True)
+        self.conv1 = nn.Conv2d(in_channels, inner, kernel_size=1, bias=False)
+        self.norm2 = nn.BatchNorm2d(inner)
+        self.relu2 = nn.ReLU(inplace=True)
+        self.conv2 = nn.Conv2d(inner, growth_rate, kernel_size=3, padding=1, bias=False)
+        self.drop_rate = drop_rate
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.conv1(self.relu1(self.norm1(x)))
+        out = self.conv2(self.relu2(self.norm2(out)))
+        if self.drop_rate > 0:
+            out = F.dropout(out, p=self.drop_rate, training=self.training)
+        return out
+
+
+class DenseBlock(nn.Module):
+    """``num_layers`` dense layers, each fed with all earlier feature maps.
+
+    (N, C, H, W) -> (N, C + num_layers * growth_rate, H, W). The input's
+    channels come first, unchanged; then each layer's k new channels in order.
+    """
+
+    def __init__(self, num_layers: int, in_channels: int, growth_rate: int, bn_size: int = 4,
+                 drop_rate: float = 0.0):
+        super().__init__()
+        for i in range(num_layers):
+            layer = DenseLayer(in_channels + i * growth_rate, growth_rate, bn_size, drop_rate)
+            self.add_module(f"denselayer{i + 1}", layer)  # torchvision's names, counting from 1
+        self.out_channels = in_channels + num_layers * growth_rate
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        features = [x]
+        for layer in self.children():
+            # Dense connectivity: the layer sees the concatenation of all earlier maps.
+            features.append(layer(torch.cat(features, dim=1)))
+        return torch.cat(features, dim=1)
+
+
+class Transition(nn.Sequential):
+    """BN-ReLU-Conv1x1 (compression) -> 2x2 average pool.  (N, C, H, W) -> (N, C_out, H/2, W/2)."""
+
+    def __init__(self, in_channels: int, out_channels: int):
+        super().__init__(OrderedDict([
+            ("norm", nn.BatchNorm2d(in_channels)),
+            ("relu", nn.ReLU(inplace=True)),
+            ("conv", nn.Conv2d(in_channels, out_channels, kernel_size=1, bias=False)),
+            ("pool", nn.AvgPool2d(kernel_size=2, stride=2)),
+        ]))
+
+
+# ---------------------------------------------------------------------------
+# The paper's Table 1 (ImageNet models), as data:
+# growth rate k, layers per dense block, channels of the first convolution.
+# ---------------------------------------------------------------------------
+DENSENET_CFGS = {
+    "densenet121": dict(growth_rate=32, block_config=(6, 12, 24, 16), num_init_features=64),
+    "densenet169": dict(growth_rate=32, block_config=(6, 12, 32, 32), num_init_features=64),
+    "densenet201": dict(growth_rate=32, block_config=(6, 12, 48, 32), num_init_features=64),
+    # Not in the paper's Table 1: the k=48 variant of the authors' code, also in torchvision.
+    "densenet161": dict(growth_rate=48, block_config=(6, 12, 36, 24), num_init_features=96),
+}
+
+
+def channels_through(block_config, growth_rate: int, num_init_features: int,
+                     compression: float = 0.5) -> list[tuple[str, int]]:
+    """The channel count after each block and transition, without building anything.
+
+    ``channels_through((6, 12, 24, 16), 32, 64)`` ->
+    ``[("denseblock1", 256), ("transition1", 128), ..., ("denseblock4", 1024)]``.
+    """
+    rows, channels = [], num_init_features
+    for i, num_layers in enumerate(block_config, start=1):
+        channels += num_layers * growth_rate
+        rows.append((f"denseblock{i}", channels))
+        if i < len(block_config):
+            channels = int(channels * compression)
+            rows.append((f"transition{i}", channels))
+    return rows
+
+
+# ---------------------------------------------------------------------------
+# The network
+# ---------------------------------------------------------------------------
+class DenseNet(nn.Module):
+    """DenseNet-BC: stem, dense blocks joined by transitions, BN-ReLU, global pool, linear.
+
+    (N, 3, H, W) -> (N, num_classes). ``compression`` is theta (0.5 for "-C"/"-BC");
+    ``bn_size * growth_rate`` is the bottleneck width ("-B").
+    """
+
+    def __init__(self, growth_rate: int = 32, block_config=(6, 12, 24, 16), num_init_features: int = 64,
+                 bn_size: int = 4, compression: float = 0.5, drop_rate: float = 0.0,
+                 num_classes: int = 1000, cifar_stem: bool = False):
+        super().__init__()
+        if cifar_stem:  # 32x32 inputs: keep the resolution, as the paper's CIFAR models do
+            stem = [("conv0", nn.Conv2d(3, num_init_features, kernel_size=3, padding=1, bias=False))]
+        else:
+            stem = [
+                ("conv0", nn.Conv2d(3, num_init_features, kernel_size=7, stride=2, padding=3, bias=False)),
+                ("norm0", nn.BatchNorm2d(num_init_features)),
+                ("relu0", nn.ReLU(inplace=True)),
+                ("pool0", nn.MaxPool2d(kernel_size=3, stride=2, padding=1)),
+            ]
+        self.features = nn.Sequential(OrderedDict(stem))
+
+        channels = num_init_features
+        for i, num_layers in enumerate(block_config, start=1):
+            block = DenseBlock(num_layers, channels, growth_rate, bn_size, drop_rate)
+            self.features.add_module(f"denseblock{i}", block)
+            channels = block.out_channels
+            if i < len(block_config):  # no transition after the last block
+                out = int(channels * compression)
+                self.features.add_module(f"transition{i}", Transition(channels, out))
+                channels = out
+        self.features.add_module("norm5", nn.BatchNorm2d(channels))  # BN before the final ReLU
+        self.classifier = nn.Linear(channels, num_classes)
+        self.out_channels = channels
+        self._init_weights()
+
+    def _init_weights(self) -> None:
+        # He initialisation for convolutions, BN as identity, zero biases.
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight)
+            elif isinstance(m, nn.BatchNorm2d):
+                nn.init.ones_(m.weight)
+                nn.init.zeros_(m.bias)
+            elif isinstance(m, nn.Linear):
+                nn.init.zeros_(m.bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = F.relu(self.features(x))
+        x = torch.flatten(F.adaptive_avg_pool2d(x, (1, 1)), 1)
+        return self.classifier(x)
+
+
+# ---------------------------------------------------------------------------
+# Factories
+# ---------------------------------------------------------------------------
+def densenet121(**kwargs) -> DenseNet:
+    """DenseNet-121 (k=32, blocks 6-12-24-16): matches ``torchvision.models.densenet121``."""
+    return DenseNet(**{**DENSENET_CFGS["densenet121"], **kwargs})
+
+
+def densenet169(**kwargs) -> DenseNet:
+    return DenseNet(**{**DENSENET_CFGS["densenet169"], **kwargs})
+
+
+def densenet201(**kwargs) -> DenseNet:
+    return DenseNet(**{**DENSENET_CFGS["densenet201"], **kwargs})
+
+
+def densenet161(**kwargs) -> DenseNet:
+    return DenseNet(**{**DENSENET_CFGS["densenet161"], **kwargs})
+
+
+def densenet_bc_cifar(depth: int = 100, growth_rate: int = 12, num_classes: int = 10, **kwargs) -> DenseNet:
+    """The paper's CIFAR DenseNet-BC: three blocks of (depth - 4) / 6 bottleneck layers,
+    a 3x3 first convolution with 2k channels, theta = 0.5. (N, 3, 32, 32) -> (N, num_classes).
+
+    ``densenet_bc_cifar(100, 12)`` is the paper's DenseNet-BC (L=100, k=12).
+    """
+    n = (depth - 4) // 6  # each bottleneck layer has two convolutions
+    return DenseNet(growth_rate=growth_rate, block_config=(n, n, n), num_init_features=2 * growth_rate,
+                    num_classes=num_classes, cifar_stem=True, **kwargs)
