@@ -18,8 +18,9 @@ Two input pipelines, chosen with ``pipeline=``:
 * ``"fast"`` (default): the whole dataset lives on the device as one uint8
   tensor (:class:`icdl.data.DeviceLoader`) and :class:`icdl.data.BatchAugment`
   crops (padding 4) and flips a whole batch at once on the device. It
-  reproduces the crop and the flip; it drops ColorJitter, RandAugment and
-  RandomErasing, which need per-image work.
+  reproduces the crop and the flip and leaves the rest out: RandAugment has
+  no batched version here, and BatchAugment's approximations of ColorJitter
+  (brightness, contrast) and RandomErasing stay off in this recipe.
 * ``"pil"``: the seed lesson's per-image torchvision pipeline
   (:func:`icdl.data.pil_train_transforms` through :func:`icdl.data.torch_loader`),
   with every augmentation above, but limited by the CPU (Colab has two cores).

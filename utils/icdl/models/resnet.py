@@ -4,6 +4,8 @@ The pieces, smallest first:
 
 * :func:`conv3x3`, :func:`conv1x1`: the two convolutions every block uses
   (no bias: a BatchNorm follows and has its own shift).
+* :class:`ResidualBlock`: the forward pass every block shares,
+  ``relu(F(x) + shortcut(x))``.
 * :class:`BasicBlock` (ResNet-18/34): two 3x3 convolutions plus a shortcut.
 * :class:`Bottleneck` (ResNet-50/101/152): 1x1 reduce, 3x3, 1x1 expand (x4),
   plus a shortcut.
@@ -68,7 +70,26 @@ def projection_shortcut(in_channels: int, out_channels: int, stride: int) -> nn.
     return nn.Sequential(conv1x1(in_channels, out_channels, stride), nn.BatchNorm2d(out_channels))
 
 
-class BasicBlock(nn.Module):
+class ResidualBlock(nn.Module):
+    """What every residual block does: ``relu(F(x) + shortcut(x))``.
+
+    A subclass builds the layers and defines ``residual_branch`` (F) and
+    ``last_bn``; ``self.downsample`` is the shortcut when the shape changes
+    (None: identity) and ``self.residual = False`` drops the shortcut
+    (a "plain" block: ``relu(F(x))``).
+    """
+
+    def residual_branch(self, x: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.residual_branch(x)
+        if self.residual:
+            out = out + (x if self.downsample is None else self.downsample(x))
+        return self.relu(out)  # the ReLU comes after the addition
+
+
+class BasicBlock(ResidualBlock):
     """Two 3x3 conv-BN layers and a shortcut: ``relu(F(x) + shortcut(x))``.
 
     (N, in_channels, H, W) -> (N, channels, H/stride, W/stride).
@@ -94,18 +115,12 @@ class BasicBlock(nn.Module):
         out = self.relu(self.bn1(self.conv1(x)))
         return self.bn2(self.conv2(out))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = self.residual_branch(x)
-        if self.residual:
-            out = out + (x if self.downsample is None else self.downsample(x))
-        return self.relu(out)
-
     @property
     def last_bn(self) -> nn.BatchNorm2d:
         return self.bn2
 
 
-class Bottleneck(nn.Module):
+class Bottleneck(ResidualBlock):
     """1x1 reduce, 3x3, 1x1 expand (x ``expansion``), each with BN, and a shortcut.
 
     (N, in_channels, H, W) -> (N, channels * 4, H/stride, W/stride).
@@ -136,12 +151,6 @@ class Bottleneck(nn.Module):
         out = self.relu(self.bn1(self.conv1(x)))
         out = self.relu(self.bn2(self.conv2(out)))
         return self.bn3(self.conv3(out))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = self.residual_branch(x)
-        if self.residual:
-            out = out + (x if self.downsample is None else self.downsample(x))
-        return self.relu(out)
 
     @property
     def last_bn(self) -> nn.BatchNorm2d:
@@ -229,7 +238,7 @@ class ResNet(nn.Module):
         if zero_init_residual:
             # gamma = 0 in the last BN makes F(x) = 0: each block starts as the identity.
             for m in self.modules():
-                if isinstance(m, (BasicBlock, Bottleneck)):
+                if isinstance(m, ResidualBlock):
                     nn.init.zeros_(m.last_bn.weight)
 
     def stages(self) -> list[nn.Sequential]:
