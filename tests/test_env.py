@@ -1,0 +1,140 @@
+"""icdl.env: budget, device, repo root, seeding, and the set-up line."""
+
+import random
+import sys
+import types
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import icdl
+from icdl import env
+
+
+@pytest.fixture
+def clean_env(monkeypatch):
+    """No budget, CI, device or Colab hints from the test run itself."""
+    for name in ("COURSE_BUDGET", "CI", "COURSE_DEVICE", "COLAB_RELEASE_TAG"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.delitem(sys.modules, "google.colab", raising=False)
+    return monkeypatch
+
+
+@pytest.mark.parametrize("value", ["true", "1", "yes"])
+def test_ci_selects_smoke(clean_env, value):
+    clean_env.setenv("CI", value)
+    assert env.in_ci() and env.get_budget() == "smoke"
+
+
+@pytest.mark.parametrize("value", ["", "0", "false"])
+def test_ci_false_values_do_not_count(clean_env, value):
+    clean_env.setenv("CI", value)
+    assert not env.in_ci()
+
+
+def test_without_ci_budget_follows_the_device(clean_env):
+    clean_env.setattr(env, "get_device", lambda prefer=None: torch.device("cpu"))
+    assert env.get_budget() == "quick"
+    clean_env.setattr(env, "get_device", lambda prefer=None: torch.device("cuda"))
+    assert env.get_budget() == "full"
+
+
+@pytest.mark.parametrize("value, budget", [("quick", "quick"), ("FULL", "full"), (" smoke ", "smoke")])
+def test_course_budget_overrides_ci(clean_env, value, budget):
+    clean_env.setenv("CI", "true")
+    clean_env.setenv("COURSE_BUDGET", value)
+    assert env.get_budget() == budget
+
+
+def test_bad_budget_is_a_clear_error(clean_env):
+    clean_env.setenv("COURSE_BUDGET", "fast")
+    with pytest.raises(ValueError, match=r"COURSE_BUDGET='fast' is not a budget; use one of smoke, quick, full"):
+        env.get_budget()
+
+
+def test_by_budget_and_pick(clean_env):
+    assert env.by_budget(1, 2, 3, budget="quick") == 2
+    clean_env.setenv("COURSE_BUDGET", "full")
+    assert env.by_budget(smoke="s", quick="q", full="f") == "f"
+    cfg = env.setup(quiet=True)
+    assert cfg.pick(smoke=10, quick=20, full=30) == 30
+    clean_env.setenv("COURSE_BUDGET", "smoke")
+    assert env.setup(quiet=True).pick(smoke=10, quick=20, full=30) == 10
+
+
+def test_repo_root_finds_the_checkout_from_below(tmp_path):
+    (tmp_path / "_toc.yml").write_text("format: jb-book\n")
+    (tmp_path / "utils").mkdir()
+    deep = tmp_path / "chapters" / "sub"
+    deep.mkdir(parents=True)
+    assert env.repo_root(deep) == tmp_path.resolve()
+
+
+def test_repo_root_of_this_checkout():
+    root = env.repo_root()
+    assert (root / "utils" / "icdl" / "env.py").is_file() and (root / "_toc.yml").is_file()
+    # Outside any checkout it falls back to the folder holding utils/ of the imported package.
+    assert env.repo_root("/") == Path(icdl.__file__).resolve().parents[2]
+
+
+def test_get_device(clean_env):
+    assert env.get_device("cpu") == torch.device("cpu")
+    clean_env.setenv("COURSE_DEVICE", "cpu")
+    assert env.get_device() == torch.device("cpu")
+    clean_env.delenv("COURSE_DEVICE")
+    expected = "cuda" if torch.cuda.is_available() else "mps" if torch.backends.mps.is_available() else "cpu"
+    assert env.get_device().type == expected
+
+
+def draw():
+    return random.random(), float(np.random.rand()), torch.rand(3).tolist()
+
+
+def test_seeding_is_reproducible():
+    env.seed_everything(3)
+    first = draw()
+    env.seed_everything(3)
+    assert draw() == first
+    env.seed_everything(4)
+    assert draw() != first
+
+
+def test_setup_prints_one_line_and_seeds(clean_env, capsys):
+    clean_env.setenv("CI", "true")
+    cfg = env.setup(seed=5)
+    out, err = capsys.readouterr()
+    assert out.strip().startswith(f"budget: smoke | device: {cfg.device} | seed: 5 | icdl {icdl.__version__} | "
+                                  f"torch {torch.__version__} | CI")
+    assert len(out.strip().splitlines()) == 1 and err == ""
+    assert (cfg.budget, cfg.seed, cfg.ci, cfg.colab) == ("smoke", 5, True, False)
+    after_setup = torch.rand(2).tolist()
+    env.seed_everything(5)
+    assert torch.rand(2).tolist() == after_setup
+
+
+def fake_colab_on_cpu(monkeypatch):
+    monkeypatch.setitem(sys.modules, "google.colab", types.ModuleType("google.colab"))
+    monkeypatch.setattr(env, "get_device", lambda prefer=None: torch.device("cpu"))
+
+
+def test_gpu_advice_is_loud_in_colab_on_cpu(clean_env, capsys):
+    fake_colab_on_cpu(clean_env)
+    cfg = env.setup(needs_gpu=True)
+    out, err = capsys.readouterr()
+    assert cfg.colab and "| Colab" in out
+    assert env.GPU_ADVICE in err and "!" * 78 in err
+    assert "Runtime > Change runtime type" in err
+
+
+def test_no_gpu_advice_when_not_needed_or_not_colab(clean_env, capsys):
+    fake_colab_on_cpu(clean_env)
+    env.setup(needs_gpu=False)
+    assert capsys.readouterr().err == ""
+    clean_env.delitem(sys.modules, "google.colab")
+    env.setup(needs_gpu=True)  # a laptop in the quick budget: CPU is expected there
+    assert capsys.readouterr().err == ""
+    clean_env.setenv("COURSE_BUDGET", "full")  # but the full recipe on a CPU deserves the warning
+    env.setup(needs_gpu=True)
+    assert env.GPU_ADVICE in capsys.readouterr().err

@@ -1,0 +1,103 @@
+"""Notebook hygiene and the table of contents.
+
+Notebooks are committed stripped (outputs belong to the book build), valid,
+with one ``# Title``; every book notebook is in ``_toc.yml`` and every entry
+of ``_toc.yml`` exists.
+"""
+
+import re
+import shlex
+import subprocess
+import sys
+
+import nbformat
+import pytest
+import yaml
+
+from icdl.env import repo_root
+
+ROOT = repo_root()
+NOTEBOOKS = sorted(p for d in ("chapters", "solutions", "exercises") for p in (ROOT / d).glob("*.ipynb"))
+IDS = [p.relative_to(ROOT).as_posix() for p in NOTEBOOKS]
+
+
+def headings(nb):
+    """(level, text) of every Markdown heading, skipping fenced code blocks."""
+    found = []
+    for cell in nb.cells:
+        if cell.cell_type != "markdown":
+            continue
+        fenced = False
+        for line in cell.source.splitlines():
+            if re.match(r"\s*(```|~~~|:::)", line):
+                fenced = not fenced
+            match = re.match(r"(#{1,6})\s+(.*)", line)
+            if match and not fenced:
+                found.append((len(match.group(1)), match.group(2).strip()))
+    return found
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
+def test_notebook_is_valid_and_stripped(path):
+    nb = nbformat.read(path, as_version=4)
+    nbformat.validate(nb)
+    with_outputs = [i for i, c in enumerate(nb.cells, 1) if c.cell_type == "code" and c.outputs]
+    counted = [i for i, c in enumerate(nb.cells, 1) if c.cell_type == "code" and c.execution_count is not None]
+    assert not with_outputs and not counted, (
+        f"cells {with_outputs} have outputs, cells {counted} execution counts: run `nbstripout {path.name}`")
+    proc = subprocess.run([sys.executable, "-m", "nbstripout", "--verify", str(path)], capture_output=True, text=True)
+    assert proc.returncode == 0, f"nbstripout --verify: {proc.stdout}{proc.stderr} (run `nbstripout {path.name}`)"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
+def test_notebook_has_one_title_and_no_skipped_heading_levels(path):
+    nb = nbformat.read(path, as_version=4)
+    found = headings(nb)
+    titles = [text for level, text in found if level == 1]
+    assert len(titles) == 1, f"expected exactly one '# Title', found {titles}"
+    assert nb.cells[0].cell_type == "markdown" and nb.cells[0].source.startswith("# "), \
+        "the first cell must be markdown starting with '# Title'"
+    for (before, _), (level, text) in zip(found, found[1:]):
+        assert level <= before + 1, f"heading {'#' * level} {text!r} skips a level after a level-{before} heading"
+
+
+def toc_files():
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    files = [toc["root"]]
+
+    def walk(node):
+        if isinstance(node, dict):
+            if "file" in node:
+                files.append(node["file"])
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for item in node:
+                walk(item)
+
+    walk(toc.get("parts", toc.get("chapters", [])))
+    return files
+
+
+def test_every_toc_entry_exists():
+    missing = [f for f in toc_files() if not any((ROOT / f"{f}{ext}").is_file() for ext in (".ipynb", ".md"))]
+    assert not missing, f"_toc.yml lists files that do not exist: {missing}"
+
+
+def test_every_book_notebook_is_in_the_toc_and_solutions_are_not():
+    listed = set(toc_files())
+    book = [p for p in NOTEBOOKS if p.parent.name in ("chapters", "exercises")]
+    absent = [p.relative_to(ROOT).with_suffix("").as_posix() for p in book
+              if p.relative_to(ROOT).with_suffix("").as_posix() not in listed]
+    assert not absent, f"notebooks missing from _toc.yml: {absent}"
+    assert not [f for f in listed if f.startswith("solutions/")], "solutions/ must stay out of the book"
+
+
+def test_readme_test_command_is_what_ci_runs():
+    ci = (ROOT / ".ci" / "run").read_text()
+    ci_commands = [line.split("<")[0].strip() for line in ci.splitlines() if line.startswith("python -m pytest")]
+    assert len(ci_commands) == 1, ".ci/run must run exactly one pytest command"
+    readme = (ROOT / "README.md").read_text()
+    assert f"&& {ci_commands[0]}\n" in readme, f"README's test command differs from .ci/run's {ci_commands[0]!r}"
+    assert shlex.split(ci_commands[0])[:3] == ["python", "-m", "pytest"]
+    assert "-r requirements-ci.txt -e utils" in ci and "set -euo pipefail" in ci
