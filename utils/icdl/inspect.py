@@ -32,8 +32,8 @@ def _example_input(model: nn.Module, input_size) -> torch.Tensor:
     return torch.randn(*input_size, device=device, dtype=dtype)
 
 
-def count_flops(model: nn.Module, input_size) -> int:
-    """FLOPs of one forward pass on an input of ``input_size`` (e.g. ``(1, 3, 224, 224)``)."""
+def _count(model: nn.Module, input_size) -> FlopCounterMode:
+    """One forward pass in eval mode under torch's FLOP counter (the training mode is restored)."""
     x = _example_input(model, input_size)
     was_training = model.training
     model.eval()
@@ -42,7 +42,12 @@ def count_flops(model: nn.Module, input_size) -> int:
             model(x)
     finally:
         model.train(was_training)
-    return int(counter.get_total_flops())
+    return counter
+
+
+def count_flops(model: nn.Module, input_size) -> int:
+    """FLOPs of one forward pass on an input of ``input_size`` (e.g. ``(1, 3, 224, 224)``)."""
+    return int(_count(model, input_size).get_total_flops())
 
 
 def max_abs_diff(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -130,14 +135,9 @@ def layer_table(model: nn.Module, input_size, depth: int = 1) -> LayerTable:
                 shapes[full] = tuple(output[0].shape)
         handles.append(module.register_forward_hook(hook))
 
-    x = _example_input(model, input_size)
-    was_training = model.training
-    model.eval()
     try:
-        with torch.no_grad(), FlopCounterMode(display=False) as counter:
-            model(x)
+        counter = _count(model, input_size)
     finally:
-        model.train(was_training)
         for h in handles:
             h.remove()
     # The counter keys modules as "<RootClass>.<path>"; sum the per-op counts.
