@@ -85,3 +85,23 @@ def test_densenet_bc_cifar_matches_papers_size():
     n_params = sum(p.numel() for p in model.parameters())
     assert 0.75e6 < n_params < 0.85e6  # the paper's Table 2 lists 0.8M for DenseNet-BC (L=100, k=12)
     assert len(list(model.features.denseblock1.children())) == 16
+
+
+def test_configs_follow_the_papers_table_1():
+    # Table 1 of Huang et al. (2017): k = 32, a 64-channel stem, and these layers per block.
+    table_1 = {"densenet121": (6, 12, 24, 16), "densenet169": (6, 12, 32, 32),
+               "densenet201": (6, 12, 48, 32), "densenet264": (6, 12, 64, 48)}
+    for name, blocks in table_1.items():
+        cfg = d.DENSENET_CFGS[name]
+        assert (cfg["block_config"], cfg["growth_rate"], cfg["num_init_features"]) == (blocks, 32, 64), name
+        # The name counts layers with weights: two convolutions per dense layer, the stem
+        # convolution, three transitions and the classifier. The paper's "264" is one short:
+        # its blocks give 265 such layers.
+        expected_depth = 265 if name == "densenet264" else int(name.removeprefix("densenet"))
+        assert 2 * sum(blocks) + 5 == expected_depth, name
+
+
+def test_densenet264_ends_like_the_paper():
+    rows = dict(d.channels_through(**d.DENSENET_CFGS["densenet264"]))
+    model = d.densenet264(num_classes=10)
+    assert model.classifier.in_features == rows["denseblock4"] == 2688

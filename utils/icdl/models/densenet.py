@@ -102,6 +102,7 @@ DENSENET_CFGS = {
     "densenet121": dict(growth_rate=32, block_config=(6, 12, 24, 16), num_init_features=64),
     "densenet169": dict(growth_rate=32, block_config=(6, 12, 32, 32), num_init_features=64),
     "densenet201": dict(growth_rate=32, block_config=(6, 12, 48, 32), num_init_features=64),
+    "densenet264": dict(growth_rate=32, block_config=(6, 12, 64, 48), num_init_features=64),
     # Not in the paper's Table 1: the k=48 variant of the authors' code, also in torchvision.
     "densenet161": dict(growth_rate=48, block_config=(6, 12, 36, 24), num_init_features=96),
 }
@@ -194,6 +195,11 @@ def densenet169(**kwargs) -> DenseNet:
 
 def densenet201(**kwargs) -> DenseNet:
     return DenseNet(**{**DENSENET_CFGS["densenet201"], **kwargs})
+
+
+def densenet264(**kwargs) -> DenseNet:
+    """The largest model of the paper's Table 1 (no torchvision counterpart)."""
+    return DenseNet(**{**DENSENET_CFGS["densenet264"], **kwargs})
 
 
 def densenet161(**kwargs) -> DenseNet:
