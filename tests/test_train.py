@@ -186,9 +186,26 @@ def test_mismatched_checkpoint_says_to_delete_it(tmp_path):
     run(1, checkpoint=path)
     train_dl, _ = loaders()
     other = nn.Linear(4, 2)  # a different model
+    opt = torch.optim.SGD(other.parameters(), lr=0.1, momentum=0.9)  # the same settings as run()
     with pytest.raises(RuntimeError, match=r"does not match this model.*Delete .*mlp\.pt"):
-        train.fit(other, train_dl, epochs=2, optimizer=torch.optim.SGD(other.parameters(), lr=0.1),
-                  checkpoint=path, progress=False)
+        train.fit(other, train_dl, epochs=2, optimizer=opt, checkpoint=path, progress=False)
+
+
+def test_checkpoint_of_a_run_with_other_settings_is_not_resumed(tmp_path, capsys):
+    # E.g. the budget changed from smoke to quick: more data, so the old epochs are not this run's.
+    path = tmp_path / "mlp.pt"
+    run(2, checkpoint=path)
+    capsys.readouterr()
+    train_dl, val_dl = loaders()
+    bigger = DataLoader(TensorDataset(*[torch.cat([t, t]) for t in train_dl.dataset.tensors]), batch_size=32)
+    model = mlp()
+    history = train.fit(model, bigger, val_dl, epochs=2, optimizer=torch.optim.SGD(model.parameters(), lr=0.1,
+                        momentum=0.9), checkpoint=path, progress=False)
+    out = capsys.readouterr().out
+    assert "saved by a run with other settings" in out and "training from scratch" in out
+    assert "resumed" not in out
+    assert history["epoch"] == [1, 2]
+    assert torch.load(path, weights_only=True)["settings"]["examples"] == len(bigger.dataset)
 
 
 def test_corrupt_checkpoint_says_to_delete_it(tmp_path):

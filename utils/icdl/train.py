@@ -41,7 +41,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-CHECKPOINT_FORMAT = 1  # bump when the checkpoint layout changes
+CHECKPOINT_FORMAT = 2  # bump when the checkpoint layout changes
 
 
 # ==========================================================================
@@ -318,9 +318,27 @@ def _loader_generator(loader):
     return generator if isinstance(generator, torch.Generator) else None
 
 
-def _save_checkpoint(path: Path, *, model, optimizer, scheduler, scaler, ema, loader, history, best_state, epoch):
+def _run_settings(loader, optimizer, max_steps_per_epoch) -> dict:
+    """What makes two runs the same run: data size, steps per epoch, optimizer and its hyperparameters.
+
+    (Not the number of epochs: asking for more epochs continues a finished run.)
+    """
+    dataset = getattr(loader, "dataset", None)
+    return {
+        "examples": len(dataset) if hasattr(dataset, "__len__") else None,
+        "batches_per_epoch": _length(loader),
+        "max_steps_per_epoch": max_steps_per_epoch,
+        "optimizer": type(optimizer).__name__,
+        "hyperparameters": {k: v for k, v in optimizer.defaults.items()
+                            if isinstance(v, (bool, int, float)) and not isinstance(v, torch.Tensor)},
+    }
+
+
+def _save_checkpoint(path: Path, *, model, optimizer, scheduler, scaler, ema, loader, history, best_state, epoch,
+                     settings):
     state = {
         "format": CHECKPOINT_FORMAT,
+        "settings": settings,
         "epoch": epoch,  # epochs completed
         "model": model.state_dict(),
         "optimizer": optimizer.state_dict(),
@@ -340,7 +358,7 @@ def _save_checkpoint(path: Path, *, model, optimizer, scheduler, scaler, ema, lo
     os.replace(tmp, path)  # atomic: a disconnect leaves the old file or the new one, never half of one
 
 
-def _load_checkpoint(path: Path, *, model, optimizer, scheduler, scaler, ema, loader):
+def _load_checkpoint(path: Path, *, model, optimizer, scheduler, scaler, ema, loader, settings):
     """Load everything saved by :func:`_save_checkpoint`; return ``(epoch, history, best_state)``."""
     advice = f"Delete {path} (or pass another checkpoint path) to train from scratch."
     try:
@@ -349,6 +367,12 @@ def _load_checkpoint(path: Path, *, model, optimizer, scheduler, scaler, ema, lo
         raise RuntimeError(f"Could not read the checkpoint {path} ({type(exc).__name__}: {exc}). {advice}") from None
     if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
         raise RuntimeError(f"{path} is not a checkpoint written by this version of icdl.train.fit. {advice}")
+    if state.get("settings") != settings:
+        old = state.get("settings") or {}
+        changed = ", ".join(f"{k}: {old.get(k)} -> {v}" for k, v in settings.items() if old.get(k) != v)
+        print(f"{path} was saved by a run with other settings ({changed}): training from scratch; "
+              f"the file is replaced after the first epoch.")
+        return 0, History(), None
     try:
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
@@ -447,7 +471,8 @@ def fit(model, train_loader, val_loader=None, *, epochs, optimizer, loss_fn=None
     plateau = isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau)
     if plateau and scheduler_step == "batch":
         raise ValueError("ReduceLROnPlateau needs a validation loss: use scheduler_step='epoch'.")
-    parts = dict(model=model, optimizer=optimizer, scheduler=scheduler, scaler=scaler, ema=ema, loader=train_loader)
+    parts = dict(model=model, optimizer=optimizer, scheduler=scheduler, scaler=scaler, ema=ema, loader=train_loader,
+                 settings=_run_settings(train_loader, optimizer, max_steps_per_epoch))
 
     # ---- resume from a checkpoint if there is one -------------------------
     history, best_state, done = History(), None, 0
@@ -456,7 +481,7 @@ def fit(model, train_loader, val_loader=None, *, epochs, optimizer, loss_fn=None
         done, history, best_state = _load_checkpoint(path, **parts)
         if done >= epochs:
             print(f"{path} holds a finished run of {done} epochs: loaded it, no training needed.")
-        else:
+        elif done > 0:
             print(f"resumed from {path} at epoch {done + 1}")
     if done < epochs:
         precision = {None: "off", torch.bfloat16: "bf16", torch.float16: "fp16"}[amp_dtype]
