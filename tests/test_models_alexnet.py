@@ -69,3 +69,16 @@ def test_cifar_stem_output_shape():
         feats = model.features(torch.randn(3, 3, 32, 32))
         assert feats.shape == (3, 64, 3, 3)
         assert model(torch.randn(3, 3, 32, 32)).shape == (3, 10)
+
+
+def test_he_init_keeps_the_signal_scale_through_the_relus():
+    torch.manual_seed(0)
+    x = torch.randn(64, 3, 32, 32)
+    default = alexnet.alexnet(num_classes=10, cifar_stem=True, width=0.25, hidden=256).eval()
+    he = alexnet.he_init_(alexnet.alexnet(num_classes=10, cifar_stem=True, width=0.25, hidden=256)).eval()
+    with torch.no_grad():
+        feat_default, feat_he = default.features(x).std().item(), he.features(x).std().item()
+    # PyTorch's default init shrinks the signal layer by layer; He init keeps it near the input's scale.
+    assert feat_default < 0.2 < feat_he
+    assert all(float(m.bias.abs().max()) == 0 for m in he.modules() if isinstance(m, torch.nn.Conv2d))
+    assert he.classifier[-1].weight.std().item() < 0.02
