@@ -17,7 +17,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from icdl.env import repo_root
 from icdl.notebooks import colab_url, repo_url
 

@@ -2,14 +2,24 @@
 
 import json
 
+import icdl
 import nbformat
 import pytest
 import torch
+from icdl.checks.core import (
+    CheckFailed,
+    Incorrect,
+    NotAttempted,
+    Outcome,
+    Question,
+    call,
+    expect_close,
+    expect_number,
+    expect_type,
+    register,
+    trace_forward,
+)
 from torch import nn
-
-import icdl
-from icdl.checks.core import (CheckFailed, Incorrect, NotAttempted, Outcome, Question, call, expect_close,
-                              expect_number, expect_type, register, trace_forward)
 
 
 class Double(Question):
@@ -223,3 +233,67 @@ def test_expect_number_and_type_messages():
         expect_type(3, nn.Module, "The model")
     with pytest.raises(NotAttempted):
         expect_type(None, nn.Module)
+
+
+# --------------------------------------------------------------------------
+# expect_same_model: the shared core of every "load torchvision's weights" question
+# --------------------------------------------------------------------------
+class Tiny(nn.Module):
+    def __init__(self, classes=3, extra=False):
+        super().__init__()
+        self.conv = nn.Conv2d(1, 2, 3)
+        self.bn = nn.BatchNorm2d(2)
+        self.fc = nn.Linear(2, classes)
+        self.extra = nn.Linear(1, 1) if extra else None
+
+    def forward(self, x):
+        return self.fc(self.bn(self.conv(x)).mean(dim=(2, 3)))
+
+
+def _same_model_result(answer):
+    from icdl.checks.core import expect_same_model, randomize_bn_stats
+
+    torch.manual_seed(0)
+    reference = randomize_bn_stats(Tiny()).eval()
+
+    class Q(Question):
+        def verify(self, make):
+            model = make(reference)
+            expect_same_model(model, reference, Tiny, torch.randn(2, 1, 5, 5), label="Your copy",
+                              build="Tiny()")
+
+    return Q().evaluate(answer)
+
+
+def _copy(reference, **kw):
+    model = Tiny(**kw)
+    model.load_state_dict(reference.state_dict())
+    return model.eval()
+
+
+@pytest.mark.parametrize("answer, fragments", [
+    (lambda ref: ref, ["torchvision's model itself", "Build Tiny()"]),
+    (lambda ref: nn.Linear(1, 1), ["should be the course's Tiny", "Linear"]),
+    (lambda ref: Tiny(extra=True).eval(), ["unexpected keys (2): extra.bias, extra.weight"]),
+    (lambda ref: Tiny(classes=4).eval(), ["fc.weight (4, 2) vs (3, 2)", "number of classes"]),
+    (lambda ref: _copy(ref).train(), ["training mode", "model.eval()"]),
+    (lambda ref: Tiny().eval(), ["outputs differ", "load_state_dict"]),
+])
+def test_expect_same_model_names_each_mistake(answer, fragments):
+    result = _same_model_result(answer)
+    assert result.outcome is Outcome.INCORRECT, result
+    for fragment in fragments:
+        assert fragment in result.message, result.message
+
+
+def test_expect_same_model_passes_a_true_copy_and_spots_a_missing_answer():
+    assert _same_model_result(_copy).outcome is Outcome.CORRECT
+    assert _same_model_result(lambda ref: None).outcome is Outcome.NOT_ATTEMPTED
+
+
+def test_randomize_bn_stats_makes_uncopied_buffers_matter():
+    from icdl.checks.core import randomize_bn_stats
+
+    model = randomize_bn_stats(Tiny())
+    assert not torch.allclose(model.bn.running_mean, torch.zeros(2))
+    assert not torch.allclose(model.bn.running_var, torch.ones(2))

@@ -3,13 +3,13 @@ planted wrong answers fail with a message that says what is wrong."""
 
 import pytest
 import torch
-from torch import nn
-from torch.nn import functional as F
-
+from checkhelpers import stub
 from icdl import data
 from icdl.checks import ex02_lenet as ex
 from icdl.checks.core import Outcome
 from icdl.models import lenet
+from torch import nn
+from torch.nn import functional as F
 
 
 def correct(q, *answers):
@@ -22,10 +22,6 @@ def wrong(q, *answers):
     result = q.evaluate(*answers)
     assert result.outcome is Outcome.INCORRECT, result
     return result.message
-
-
-def stub(*args, **kwargs):
-    raise NotImplementedError
 
 
 def not_attempted(q, *answers):

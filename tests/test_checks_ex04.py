@@ -2,27 +2,12 @@
 with a message that says what is wrong."""
 
 import torch
-from torch import nn
-
+from checkhelpers import assert_not_attempted
+from checkhelpers import assert_wrong as assert_incorrect
 from icdl.checks import ex04_vgg as ex
 from icdl.checks.core import Outcome
 from icdl.models import vgg
-
-
-def stub(*args, **kwargs):
-    raise NotImplementedError
-
-
-def assert_not_attempted(q):
-    assert q.evaluate(None).outcome is Outcome.NOT_ATTEMPTED
-    assert q.evaluate(stub).outcome is Outcome.NOT_ATTEMPTED
-
-
-def assert_incorrect(q, answer, *fragments):
-    result = q.evaluate(answer)
-    assert result.outcome is Outcome.INCORRECT, result
-    for fragment in fragments:
-        assert fragment in result.message, result.message
+from torch import nn
 
 
 # --- Q1: make_layers, with planted mistakes ------------------------------------

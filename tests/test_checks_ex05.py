@@ -7,28 +7,11 @@ import pytest
 import torch
 import torch.nn.functional as F
 import torchvision
-from torch import nn
-
+from checkhelpers import StubModule, assert_incorrect, stub
 from icdl.checks import ex05_googlenet as ex
 from icdl.checks.core import Outcome
 from icdl.models import googlenet
-
-
-def stub(*args, **kwargs):
-    raise NotImplementedError("replace this line with your code")
-
-
-class StubModule(nn.Module):
-    def __init__(self, *args):
-        super().__init__()
-        raise NotImplementedError("replace this line with your code")
-
-
-def assert_incorrect(result, *fragments):
-    assert result.outcome is Outcome.INCORRECT, result
-    for fragment in fragments:
-        assert fragment in result.message, f"{fragment!r} not in {result.message!r}"
-
+from torch import nn
 
 ALL = [ex.q1, ex.q2, ex.q3, ex.q4, ex.q5]
 
@@ -208,10 +191,12 @@ def test_q5_correct():
 
 
 def test_q5_planted_mistakes():
-    assert_incorrect(ex.q5.evaluate(lambda tv: tv), "returned torchvision's model itself")
+    assert_incorrect(ex.q5.evaluate(lambda tv: tv), "torchvision's model itself", "googlenet.googlenet(")
     assert_incorrect(ex.q5.evaluate(lambda tv: googlenet.googlenet(num_classes=tv.fc.out_features)),
-                     "outputs differ", "load the state_dict")
+                     "outputs differ", "load_state_dict")
     assert_incorrect(ex.q5.evaluate(lambda tv: googlenet.googlenet(num_classes=1000)),
-                     "outputs shape (2, 1000)", "(2, 7)")
+                     "aux1.fc2.weight (1000, 1024) vs (7, 1024)", "number of classes")
     assert_incorrect(ex.q5.evaluate(lambda tv: torchvision.models.googlenet(weights=None, init_weights=True)),
-                     "Return the course's GoogLeNet")
+                     "is a torchvision model", "not the course's GoogLeNet")
+    assert_incorrect(ex.q5.evaluate(lambda tv: googlenet.googlenet(num_classes=7, aux_logits=False)),
+                     "missing keys", "aux1.")

@@ -5,28 +5,11 @@ import pytest
 import torch
 import torch.nn.functional as F
 import torchvision
-from torch import nn
-
+from checkhelpers import StubModule, assert_incorrect, stub
 from icdl.checks import ex07_densenet as ex
 from icdl.checks.core import Outcome
 from icdl.models import densenet
-
-
-def stub(*args, **kwargs):
-    raise NotImplementedError("replace this line with your code")
-
-
-class StubModule(nn.Module):
-    def __init__(self, *args):
-        super().__init__()
-        raise NotImplementedError("replace this line with your code")
-
-
-def assert_incorrect(result, *fragments):
-    assert result.outcome is Outcome.INCORRECT, result
-    for fragment in fragments:
-        assert fragment in result.message, f"{fragment!r} not in {result.message!r}"
-
+from torch import nn
 
 ALL = [ex.q1, ex.q2, ex.q3, ex.q4, ex.q5]
 
@@ -178,8 +161,9 @@ def test_q5_correct():
 
 
 def test_q5_planted_mistakes():
-    assert_incorrect(ex.q5.evaluate(lambda tv: tv), "returned torchvision's model itself")
+    assert_incorrect(ex.q5.evaluate(lambda tv: tv), "torchvision's model itself", "densenet.densenet121(")
     assert_incorrect(ex.q5.evaluate(lambda tv: densenet.densenet121(num_classes=7)), "outputs differ")
-    assert_incorrect(ex.q5.evaluate(lambda tv: densenet.densenet121()), "(2, 1000)", "(2, 7)")
+    assert_incorrect(ex.q5.evaluate(lambda tv: densenet.densenet121()), "classifier.weight (1000, 1024) vs (7, 1024)")
     assert_incorrect(ex.q5.evaluate(lambda tv: torchvision.models.densenet121(weights=None)),
-                     "Return the course's DenseNet")
+                     "is a torchvision model", "not the course's DenseNet")
+    assert_incorrect(ex.q5.evaluate(lambda tv: densenet.densenet169(num_classes=7)), "unexpected keys")

@@ -16,7 +16,6 @@ import pytest
 import torch
 import torchvision.datasets
 import torchvision.datasets.utils
-
 from icdl import data
 
 

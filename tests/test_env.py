@@ -5,11 +5,10 @@ import sys
 import types
 from pathlib import Path
 
+import icdl
 import numpy as np
 import pytest
 import torch
-
-import icdl
 from icdl import env
 
 

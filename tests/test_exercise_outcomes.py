@@ -10,7 +10,6 @@ uses (:func:`icdl.grade.run_notebook`).
 """
 
 import pytest
-
 from icdl.env import repo_root
 from icdl.grade import expected_questions, outcomes, run_notebook
 

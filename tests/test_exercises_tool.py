@@ -6,7 +6,6 @@ from pathlib import Path
 
 import nbformat
 import pytest
-
 from icdl import exercises
 from icdl.env import repo_root
 from icdl.notebooks import BADGE_IMG

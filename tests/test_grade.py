@@ -8,7 +8,6 @@ from pathlib import Path
 
 import nbformat
 import pytest
-
 from icdl import exercises
 from icdl.env import repo_root
 from icdl.grade import expected_questions, guess_notebook, outcomes, run_notebook

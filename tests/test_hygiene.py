@@ -13,7 +13,6 @@ import sys
 import nbformat
 import pytest
 import yaml
-
 from icdl.env import repo_root
 
 ROOT = repo_root()

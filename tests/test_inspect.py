@@ -2,9 +2,8 @@
 
 import pytest
 import torch
-from torch import nn
-
 from icdl import inspect
+from torch import nn
 
 
 def small_cnn():

@@ -3,7 +3,6 @@
 import pytest
 import torch
 import torchvision
-
 from icdl.models import alexnet
 
 

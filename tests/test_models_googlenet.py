@@ -3,27 +3,15 @@
 import pytest
 import torch
 import torchvision
-
+from icdl.checks.core import randomize_bn_stats
 from icdl.models import googlenet as g
-
-
-def randomise_batchnorm(model: torch.nn.Module, seed: int = 0) -> None:
-    """Give every BN layer non-trivial statistics, so a misplaced or missing BN changes the output."""
-    gen = torch.Generator().manual_seed(seed)
-    for m in model.modules():
-        if isinstance(m, torch.nn.BatchNorm2d):
-            n = m.num_features
-            m.running_mean.copy_(torch.randn(n, generator=gen) * 0.1)
-            m.running_var.copy_(torch.rand(n, generator=gen) + 0.5)
-            m.weight.data.copy_(torch.rand(n, generator=gen) + 0.5)
-            m.bias.data.copy_(torch.randn(n, generator=gen) * 0.1)
 
 
 @pytest.fixture(scope="module")
 def reference():
     torch.manual_seed(0)
     ref = torchvision.models.googlenet(weights=None, aux_logits=True, init_weights=True, num_classes=10)
-    randomise_batchnorm(ref)
+    randomize_bn_stats(ref)
     return ref
 
 

@@ -2,9 +2,8 @@
 
 import pytest
 import torch
-from torch import nn
-
 from icdl.models import lenet
+from torch import nn
 
 VARIANTS = ["modern", "classic"]
 

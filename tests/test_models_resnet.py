@@ -3,9 +3,8 @@
 import pytest
 import torch
 import torchvision
-from torch import nn
-
 from icdl.models import resnet
+from torch import nn
 
 
 def _pair(name, seed=0):

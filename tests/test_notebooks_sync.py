@@ -4,7 +4,6 @@ import subprocess
 import sys
 
 import nbformat
-
 from icdl.env import repo_root
 from icdl.notebooks import BADGE_IMG, badge_line, repo_url, setup_cell_source
 

@@ -8,10 +8,9 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
+from icdl import plots, train  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from torch import nn  # noqa: E402
-
-from icdl import plots, train  # noqa: E402
 
 CLASSES = ["cat", "dog", "ship"]
 

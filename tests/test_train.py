@@ -7,10 +7,9 @@ from types import SimpleNamespace
 import pytest
 import torch
 import torch.nn.functional as F
+from icdl import train
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
-
-from icdl import train
 
 
 # --------------------------------------------------------------------------

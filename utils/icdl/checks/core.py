@@ -206,6 +206,79 @@ def count_params(model) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
+def _some(keys, limit: int = 4) -> str:
+    keys = sorted(keys)
+    more = f" and {len(keys) - limit} more" if len(keys) > limit else ""
+    return ", ".join(keys[:limit]) + more
+
+
+def randomize_bn_stats(model, seed: int = 1):
+    """Give every BatchNorm non-trivial running statistics (in place; returns the model).
+
+    Fresh BN layers hold mean 0 and variance 1, so a model whose BN buffers were
+    never copied would still match: after this, it cannot.
+    """
+    import torch
+
+    gen = torch.Generator().manual_seed(seed)
+    for m in model.modules():
+        if isinstance(m, torch.nn.modules.batchnorm._BatchNorm) and m.running_mean is not None:
+            m.running_mean.copy_(torch.randn(m.num_features, generator=gen) * 0.1)
+            m.running_var.copy_(torch.rand(m.num_features, generator=gen) + 0.5)
+    return model
+
+
+def expect_same_model(model, reference, course_class, x, label: str = "Your model", build: str = "",
+                      require_eval: bool = True) -> None:
+    """For "load torchvision's weights into the course's model" questions.
+
+    Checks, each with its own message: an answer at all; the course's class
+    (not torchvision's model handed back); the same state_dict keys and shapes;
+    eval mode; and the same outputs as ``reference`` on ``x`` (atol 1e-5).
+    ``build`` says how to build the right course model, e.g. "resnet.resnet18(num_classes=...)".
+    With ``require_eval=False`` the model is put in eval mode here instead of
+    being marked wrong for training mode.
+    """
+    import torch
+
+    if model is None:
+        raise NotAttempted("Not attempted yet: your function returns None.")
+    how = f" Build {build} and load torchvision's state_dict into it." if build else ""
+    if model is reference:
+        raise Incorrect(f"{label} is torchvision's model itself, not the course's {course_class.__name__}.{how}")
+    if type(model).__module__.startswith("torchvision"):
+        raise Incorrect(f"{label} is a torchvision model ({type(model).__module__}.{type(model).__name__}), "
+                        f"not the course's {course_class.__name__}.{how}")
+    if not isinstance(model, course_class):
+        raise Incorrect(f"{label} should be the course's {course_class.__name__} "
+                        f"({course_class.__module__}), but it is {describe(model)}.{how}")
+    ours, theirs = model.state_dict(), reference.state_dict()
+    missing, unexpected = set(theirs) - set(ours), set(ours) - set(theirs)
+    if missing or unexpected:
+        parts = [f"missing keys ({len(missing)}): {_some(missing)}"] if missing else []
+        parts += [f"unexpected keys ({len(unexpected)}): {_some(unexpected)}"] if unexpected else []
+        raise Incorrect(f"{label}'s state_dict does not match torchvision's: {'; '.join(parts)}.{how}")
+    wrong = [f"{k} {tuple(ours[k].shape)} vs {tuple(theirs[k].shape)}" for k in theirs
+             if ours[k].shape != theirs[k].shape]
+    if wrong:
+        raise Incorrect(f"{label}: some shapes differ from torchvision's (yours vs theirs): {_some(wrong, 3)}. "
+                        f"Is the number of classes the same as torchvision's model's?{how}")
+    if model.training and not require_eval:
+        model.eval()
+    if model.training:
+        raise Incorrect(f"{label} is in training mode, so dropout and batch norm behave differently at every "
+                        f"call: return model.eval().")
+    with torch.no_grad():
+        want = reference.eval()(x)
+        got, _ = trace_forward(model, x)
+    if not isinstance(got, torch.Tensor) or got.shape != want.shape:
+        raise Incorrect(f"{label} outputs {describe(got)}; torchvision's outputs shape {tuple(want.shape)}.")
+    diff = (got - want).abs().max().item()
+    if not diff <= 1e-5:  # also catches NaN
+        raise Incorrect(f"{label}: the keys and shapes match, but the outputs differ from torchvision's by up "
+                        f"to {diff:.3g}: were the weights copied with load_state_dict?")
+
+
 # --------------------------------------------------------------------------
 # Questions
 # --------------------------------------------------------------------------

@@ -10,8 +10,8 @@
 
 from __future__ import annotations
 
-from .core import Incorrect, NotAttempted, Question, call, describe, expect_close, expect_number, expect_type, \
-    register
+from .core import (Incorrect, NotAttempted, Question, call, describe, expect_close, expect_number,
+                   expect_same_model, expect_type, register)
 
 NOTEBOOK = "03_alexnet"
 
@@ -188,7 +188,6 @@ class Transfer(Question):
 
     def verify(self, fn):
         import torch
-        import torchvision
 
         from ..models.alexnet import AlexNet
 
@@ -199,34 +198,12 @@ class Transfer(Question):
         changed = any(not torch.equal(v, before[k]) for k, v in reference.state_dict().items())
         reference.load_state_dict(before)  # the cached reference stays pristine for the next check
         reference.eval()
-        if model is reference or isinstance(model, torchvision.models.AlexNet):
-            raise Incorrect("You returned torchvision's model; return the course's AlexNet "
-                            "(icdl.models.alexnet.AlexNet) with torchvision's weights loaded into it.")
-        if not isinstance(model, AlexNet):
-            raise Incorrect(f"`transfer` should return an icdl.models.alexnet.AlexNet, but it returned {describe(model)}.")
-        if changed:
+        if changed and model is not reference:
             raise Incorrect("`transfer` changed the weights of torchvision's model; it should only copy them.")
-        ours, theirs = model.state_dict(), reference.state_dict()
-        for key, value in theirs.items():
-            if key not in ours:
-                raise Incorrect(f"Your model has no parameter `{key}`: is it the torchvision variant (alexnet.alexnet())?")
-            if ours[key].shape != value.shape:
-                raise Incorrect(f"`{key}` has shape {tuple(ours[key].shape)} in your model but {tuple(value.shape)} in "
-                                f"torchvision's: use the one-weird-trick variant, alexnet.alexnet(), not the paper's.")
-        if model.training:
-            raise Incorrect("Your model is in training mode, so dropout changes its outputs at every call: "
-                            "call model.eval() before returning it.")
         x = torch.randn(2, 3, 64, 64, generator=torch.Generator().manual_seed(1))
-        with torch.no_grad():
-            expected = reference(x)
-            try:
-                got = model(x)
-            except Exception as exc:  # noqa: BLE001 - reported to the learner
-                raise Incorrect(f"Your model's forward on a (2, 3, 64, 64) input raised {type(exc).__name__}: {exc}")
-        if not torch.allclose(got, expected, atol=1e-5):
-            raise Incorrect(f"Your model's outputs differ from torchvision's by up to "
-                            f"{(got - expected).abs().max().item():.3g}: the weights were not copied "
-                            f"(call model.load_state_dict(reference.state_dict(), strict=True)).")
+        expect_same_model(model, reference, AlexNet, x, label="The model from `transfer`",
+                          build="alexnet.alexnet() (the one-weird-trick variant that torchvision follows, "
+                                "not the paper's)")
         return "Correct! Same names, same shapes, same outputs: the course's AlexNet is torchvision's."
 
 

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import math
 
-from .core import Incorrect, NotAttempted, Question, call, describe, register, trace_forward
+from .core import (Incorrect, NotAttempted, Question, call, describe, expect_same_model, randomize_bn_stats,
+                   register, trace_forward)
 
 NOTEBOOK = "05_googlenet"
 
@@ -265,31 +266,12 @@ class LoadTorchvision(Question):
 
         torch.manual_seed(0)
         tv = torchvision.models.googlenet(weights=None, aux_logits=True, init_weights=True, num_classes=7)
-        gen = torch.Generator().manual_seed(1)
-        for m in tv.modules():  # non-trivial BN statistics, so a model without the weights cannot pass
-            if isinstance(m, torch.nn.BatchNorm2d):
-                m.running_mean.copy_(torch.randn(m.num_features, generator=gen) * 0.1)
-                m.running_var.copy_(torch.rand(m.num_features, generator=gen) + 0.5)
+        randomize_bn_stats(tv)  # so a model without the copied BN buffers cannot pass
         model = call(fn, tv, doing="load_torchvision(tv_model)")
-        if model is None:
-            raise NotAttempted("Not attempted yet: your function returns None.")
-        if model is tv:
-            raise Incorrect("You returned torchvision's model itself; build the course's googlenet.googlenet() "
-                            "and load torchvision's state_dict into it.")
-        if not isinstance(model, GoogLeNet):
-            raise Incorrect(f"Return the course's GoogLeNet (icdl.models.googlenet), not {describe(model)}.")
-        model.eval(), tv.eval()
-        x = torch.randn(2, 3, 96, 96, generator=gen)
-        with torch.no_grad():
-            want = tv(x)
-            got, _ = trace_forward(model, x)
-        if tuple(got.shape) != tuple(want.shape):
-            raise Incorrect(f"Your model outputs shape {tuple(got.shape)}, torchvision's {tuple(want.shape)}: "
-                            f"build it with torchvision's number of classes (tv_model.fc.out_features).")
-        diff = (got - want).abs().max().item()
-        if diff > 1e-5:
-            raise Incorrect(f"Your model's outputs differ from torchvision's by up to {diff:.3g}: did you load "
-                            f"the state_dict (load_state_dict returns, it does not build a model)?")
+        x = torch.randn(2, 3, 96, 96, generator=torch.Generator().manual_seed(1))
+        expect_same_model(model, tv, GoogLeNet, x, label="The model from load_torchvision(tv_model)",
+                          build="googlenet.googlenet(num_classes=tv_model.fc.out_features, aux_logits=True)",
+                          require_eval=False)
         return "Correct! Same keys, same shapes, same outputs."
 
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import functools
 
-from .core import Incorrect, NotAttempted, Question, call, describe, register
+from .core import Incorrect, NotAttempted, Question, call, describe, expect_same_model, register
 
 NOTEBOOK = "06_resnet"
 
@@ -254,12 +254,6 @@ def _torchvision_model(name: str, num_classes: int, seed: int = 0):
     return getattr(torchvision.models, name)(weights=None, num_classes=num_classes).eval()
 
 
-def _list(keys, limit=4) -> str:
-    keys = sorted(keys)
-    more = f" and {len(keys) - limit} more" if len(keys) > limit else ""
-    return ", ".join(keys[:limit]) + more
-
-
 class LoadTorchvision(Question):
     title = "torchvision's weights in the course's ResNet"
     hints = [
@@ -272,7 +266,6 @@ class LoadTorchvision(Question):
 
     def verify(self, fn):
         import torch
-        from torch import nn
 
         from ..models import resnet
 
@@ -280,41 +273,9 @@ class LoadTorchvision(Question):
             tv = _torchvision_model(name, classes)
             label = f"`course_resnet_from(<torchvision {name} with {classes} classes>, {name!r})`"
             model = call(fn, tv, name, doing=label)
-            if model is None:
-                raise NotAttempted()
-            if model is tv:
-                raise Incorrect(f"{label} returned torchvision's model itself; build the course's model "
-                                "(icdl.models.resnet) and load the weights into it.")
-            if not isinstance(model, resnet.ResNet):
-                raise Incorrect(f"{label} should return the course's ResNet (icdl.models.resnet.ResNet), "
-                                f"but it returned {type(model).__name__}.")
-            ours, theirs = model.state_dict(), tv.state_dict()
-            missing, unexpected = set(theirs) - set(ours), set(ours) - set(theirs)
-            if missing or unexpected:
-                parts = []
-                if missing:
-                    parts.append(f"missing keys ({len(missing)}): {_list(missing)}")
-                if unexpected:
-                    parts.append(f"unexpected keys ({len(unexpected)}): {_list(unexpected)}")
-                raise Incorrect(f"{label}: your model's state_dict does not match torchvision's {name}: "
-                                + "; ".join(parts) + f". Did you build resnet.{name}?")
-            wrong = [f"{k} {tuple(ours[k].shape)} vs {tuple(theirs[k].shape)}"
-                     for k in theirs if ours[k].shape != theirs[k].shape]
-            if wrong:
-                raise Incorrect(f"{label}: some shapes differ from torchvision's (yours vs theirs): "
-                                f"{_list(wrong, 3)}. Pass num_classes=tv_model.fc.out_features.")
-            if model.training:
-                raise Incorrect(f"{label} returned a model in training mode: BatchNorm would use each batch's "
-                                "statistics instead of the loaded running ones. Return model.eval().")
             x = torch.randn(2, 3, 64, 64, generator=torch.Generator().manual_seed(0))
-            with torch.no_grad():
-                got = call(model, x, doing=f"Your model from {label}")
-                want = tv(x)
-            if not _close(got, want, atol=1e-5, rtol=0):
-                diff = (got - want).abs().max().item() if isinstance(got, torch.Tensor) else float("nan")
-                raise Incorrect(f"{label}: the keys and shapes match, but the outputs differ from torchvision's "
-                                f"by up to {diff:.3g}: were the weights loaded (load_state_dict)?")
-            assert isinstance(model, nn.Module)
+            expect_same_model(model, tv, resnet.ResNet, x, label=label,
+                              build=f"resnet.{name}(num_classes=tv_model.fc.out_features)")
         return "Correct! Same keys, same shapes, same outputs: the two implementations compute the same function."
 
 

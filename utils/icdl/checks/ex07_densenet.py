@@ -10,7 +10,8 @@
 
 from __future__ import annotations
 
-from .core import Incorrect, NotAttempted, Question, call, describe, register, trace_forward
+from .core import (Incorrect, NotAttempted, Question, call, describe, expect_same_model, randomize_bn_stats,
+                   register, trace_forward)
 
 NOTEBOOK = "07_densenet"
 
@@ -233,31 +234,12 @@ class FromTorchvision(Question):
 
         torch.manual_seed(0)
         tv = torchvision.models.densenet121(weights=None, num_classes=7)
-        gen = torch.Generator().manual_seed(1)
-        for m in tv.modules():
-            if isinstance(m, torch.nn.BatchNorm2d):
-                m.running_mean.copy_(torch.randn(m.num_features, generator=gen) * 0.1)
-                m.running_var.copy_(torch.rand(m.num_features, generator=gen) + 0.5)
+        randomize_bn_stats(tv)  # so a model without the copied BN buffers cannot pass
         model = call(fn, tv, doing="from_torchvision(tv_model)")
-        if model is None:
-            raise NotAttempted("Not attempted yet: your function returns None.")
-        if model is tv:
-            raise Incorrect("You returned torchvision's model itself; build the course's densenet.densenet121() "
-                            "and load torchvision's state_dict into it.")
-        if not isinstance(model, DenseNet):
-            raise Incorrect(f"Return the course's DenseNet (icdl.models.densenet), not {describe(model)}.")
-        model.eval(), tv.eval()
-        x = torch.randn(2, 3, 64, 64, generator=gen)
-        with torch.no_grad():
-            want = tv(x)
-            got, _ = trace_forward(model, x)
-        if tuple(got.shape) != tuple(want.shape):
-            raise Incorrect(f"Your model outputs shape {tuple(got.shape)}, torchvision's {tuple(want.shape)}: "
-                            f"use torchvision's number of classes (tv_model.classifier.out_features).")
-        diff = (got - want).abs().max().item()
-        if diff > 1e-5:
-            raise Incorrect(f"Your model's outputs differ from torchvision's by up to {diff:.3g}: did you load "
-                            f"its state_dict into your model?")
+        x = torch.randn(2, 3, 64, 64, generator=torch.Generator().manual_seed(1))
+        expect_same_model(model, tv, DenseNet, x, label="The model from from_torchvision(tv_model)",
+                          build="densenet.densenet121(num_classes=tv_model.classifier.out_features)",
+                          require_eval=False)
         return "Correct! Same keys, same shapes, same outputs."
 
 
