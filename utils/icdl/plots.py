@@ -95,7 +95,8 @@ def _image_grid(images, titles, colors=None, ncols=8, mean=None, std=None, title
     for i, ax in enumerate(axes):
         _imshow(ax, images[i])
         if titles is not None:
-            ax.set_title(titles[i], fontsize=8, color=colors[i] if colors else "black")
+            short = max(len(t) for t in titles) <= 12  # class names: larger text stays readable when scaled down
+            ax.set_title(titles[i], fontsize=12 if short else 8, color=colors[i] if colors else "black")
     return _finish(fig, title)
 
 
