@@ -119,7 +119,7 @@ class AlexNet(nn.Module):
         # Any input size >= 63 px ends in a map that is pooled to a fixed size.
         self.avgpool = nn.AdaptiveAvgPool2d(pool_size)
         self.classifier = nn.Sequential(
-            nn.Dropout(dropout),  # the paper: dropout in the first two FC layers
+            nn.Dropout(dropout),  # dropout on the inputs of FC1 and FC2, as torchvision (the paper drops their outputs)
             nn.Linear(last * pool_size * pool_size, hidden),
             nn.ReLU(inplace=True),
             nn.Dropout(dropout),
