@@ -5,6 +5,7 @@ real on-disk formats (MNIST IDX files, CIFAR-10 pickled batches), and a
 download failure is simulated inside torchvision's own download function.
 """
 
+import dataclasses
 import gzip
 import hashlib
 import pickle
@@ -102,22 +103,93 @@ def test_mnist_style_files_round_trip(data_dir, capsys, name, folder):
         assert train.classes[0] == "T-shirt/top"
 
 
-def test_hand_downloaded_gz_files_are_used(data_dir, offline, monkeypatch):
-    """The four .gz files as downloaded, put into MNIST/raw/ by hand: checked by md5, unzipped, loaded."""
+def test_hand_downloaded_gz_files_are_read_as_they_are(data_dir, offline):
+    """The four .gz files as downloaded, put into MNIST/raw/ by hand: read directly, nothing downloaded."""
     arrays = write_mnist_files(data_dir)
     raw = data_dir / "MNIST" / "raw"
-    resources = []
     for path in sorted(raw.iterdir()):
-        gz = path.with_name(path.name + ".gz")
-        gz.write_bytes(gzip.compress(path.read_bytes()))
+        path.with_name(path.name + ".gz").write_bytes(gzip.compress(path.read_bytes()))
         path.unlink()  # only the archives are there
-        resources.append((gz.name, md5(gz)))
-    monkeypatch.setattr(torchvision.datasets.MNIST, "resources", resources)
     ds = data.load("mnist", "test", source="real")
     assert offline == [], "it downloaded although the archives were there"
     assert torch.equal(ds.images[:, 0], torch.from_numpy(arrays["t10k"][0]))
-    assert (raw / "t10k-images-idx3-ubyte").is_file()  # unzipped into place for the next run
     assert not list(data_dir.glob(".partial-*"))
+
+
+def test_damaged_files_are_reported_not_taken_for_data(data_dir, offline, no_system_fashion, capsys):
+    write_mnist_files(data_dir)
+    image_file = data_dir / "MNIST" / "raw" / "t10k-images-idx3-ubyte"
+    image_file.write_bytes(image_file.read_bytes()[:-100])  # cut short
+    with pytest.raises(data.DatasetUnavailable, match="damaged.*delete them"):
+        data.load("mnist", "test", source="real")
+    ds = data.load("mnist", "test")  # auto: says why and falls back
+    assert ds.standin and "digits" in ds.source
+    assert "damaged" in capsys.readouterr().out
+
+
+@pytest.fixture
+def no_system_fashion(monkeypatch):
+    """As on a laptop without Debian's dataset-fashion-mnist package."""
+    monkeypatch.setitem(data.REAL, "fashion_mnist", dataclasses.replace(data.REAL["fashion_mnist"], system_dirs=()))
+
+
+@pytest.fixture
+def system_fashion(tmp_path, monkeypatch):
+    """A package-manager folder holding Fashion-MNIST's four .gz files (tiny, real format), as Debian installs them."""
+    folder = tmp_path / "usr-share-datasets-fashion-mnist"
+    folder.mkdir()
+    arrays = write_mnist_files(tmp_path / "scratch", folder="plain")
+    for path in sorted((tmp_path / "scratch" / "plain" / "raw").iterdir()):
+        (folder / (path.name + ".gz")).write_bytes(gzip.compress(path.read_bytes()))
+    monkeypatch.setitem(data.REAL, "fashion_mnist",
+                        dataclasses.replace(data.REAL["fashion_mnist"], system_dirs=(str(folder),)))
+    return folder, arrays
+
+
+def test_fashion_mnist_from_the_system_folder_offline(data_dir, offline, system_fashion, monkeypatch, capsys):
+    folder, arrays = system_fashion
+    monkeypatch.setenv("CI", "true")
+    ds = data.load("fashion_mnist", "test")
+    assert not ds.standin and ds.source == "Fashion-MNIST" and ds.classes[0] == "T-shirt/top"
+    assert torch.equal(ds.images[:, 0], torch.from_numpy(arrays["t10k"][0]))
+    assert f"real images from {folder}" in capsys.readouterr().out
+    assert offline == []
+
+
+def test_cifar10_offline_uses_real_fashion_mnist_padded(data_dir, offline, system_fashion, monkeypatch, capsys):
+    folder, arrays = system_fashion
+    monkeypatch.setenv("CI", "true")
+    train, test = data.load("cifar10"), data.load("cifar10", "test")
+    out = capsys.readouterr().out
+    assert offline == [], "a CI run tried to download"
+    assert out.count("\n") == 2 and "CIFAR-10 is not on this machine and CI runs do not download" in out
+    assert "Fashion-MNIST" in out and str(folder) in out and "COURSE_DATA=real" in out
+    assert test.standin and test.name == "cifar10" and "padded to 32x32" in test.source
+    assert test.images.shape == (5, 3, 32, 32) and test.images.dtype == torch.uint8
+    original = torch.from_numpy(arrays["t10k"][0])
+    for c in range(3):  # grey repeated in every channel, in the middle of a 2-pixel black frame
+        assert torch.equal(test.images[:, c, 2:30, 2:30], original)
+    assert test.images[:, :, :2].sum() == 0 and test.images[:, :, :, 30:].sum() == 0
+    assert train.mean == test.mean and len(train.mean) == 3 and train.classes[0] == "T-shirt/top"
+    mnist = data.load("mnist", "test")
+    assert mnist.standin and mnist.source == "Fashion-MNIST" and mnist.images.shape == (5, 1, 28, 28)
+
+
+def test_without_any_real_data_the_photo_standin_is_used(data_dir, offline, no_system_fashion, monkeypatch, capsys):
+    monkeypatch.setenv("CI", "true")
+    ds = data.load("cifar10", "test")
+    assert ds.standin and ds.classes == data.standins.PHOTO_CLASSES and "scikit-image" in ds.source
+    assert "disjoint regions" in capsys.readouterr().out
+
+
+def test_load_hands_out_copies(data_dir, system_fashion, monkeypatch):
+    monkeypatch.setenv("CI", "true")
+    for name in ("cifar10", "fashion_mnist", "photos", "digits"):
+        first = data.load(name, "test")
+        first.images.zero_()
+        first.labels.fill_(3)
+        again = data.load(name, "test")
+        assert again.images.float().std() > 0 and not (again.labels == 3).all(), name
 
 
 def test_cifar10_pickles_round_trip(data_dir, monkeypatch, capsys):
@@ -171,13 +243,15 @@ def offline(monkeypatch):
     ("mnist", "MNIST", "https://ossci-datasets.s3.amazonaws.com/mnist/"),
     ("cifar10", "CIFAR10", "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"),
 ])
-def test_failed_download_explains_and_leaves_nothing(data_dir, offline, monkeypatch, capsys, name, title, url):
+def test_failed_download_explains_and_leaves_nothing(data_dir, offline, no_system_fashion, monkeypatch, capsys,
+                                                     name, title, url):
+    monkeypatch.delenv("CI", raising=False)
     monkeypatch.setenv("COURSE_DATA", "real")
     with pytest.raises(data.DatasetUnavailable) as info:
         data.load(name)
     message = str(info.value)
     assert f"Could not download {title} from {url}" in message
-    assert "simulated: network unreachable" in message
+    assert "no internet connection" in message and "simulated: network unreachable" in message
     assert "check your internet connection" in message and "COURSE_DATA=standin" in message
     assert str(data_dir) in message  # where to put files downloaded by hand
     assert offline, "the download function was never reached"
@@ -187,12 +261,12 @@ def test_failed_download_explains_and_leaves_nothing(data_dir, offline, monkeypa
     ds = data.load(name)
     out = capsys.readouterr().out
     assert ds.standin and ds.name == name
-    assert out.count("\n") == 1 and "offline stand-in" in out and "could not be downloaded" in out
-    assert "simulated: network unreachable" in out
+    assert out.count("\n") == 1 and "could not be downloaded: no internet connection" in out
+    assert "urlopen" not in out and "simulated" not in out  # no raw error text in the notice
     assert [p for p in data_dir.rglob("*") if p.is_file()] == []
 
 
-def test_standin_source_never_downloads(data_dir, offline, capsys):
+def test_standin_source_never_downloads(data_dir, offline, no_system_fashion, capsys):
     ds = data.load("cifar10", "test", source="standin")
     assert ds.standin and offline == []
     assert "because COURSE_DATA=standin" in capsys.readouterr().out
@@ -217,9 +291,9 @@ def neighbour_correlation(images: torch.Tensor) -> float:
     return float(torch.corrcoef(torch.stack([a, b]))[0, 1])
 
 
-def test_digits_standin(capsys):
+def test_digits_standin(no_system_fashion, data_dir, capsys):
     train, test = data.load("mnist", source="standin"), data.load("mnist", "test", source="standin")
-    assert "scikit-learn digits upscaled to 28x28 (1,437 images)" in capsys.readouterr().out
+    assert "handwritten digits" in capsys.readouterr().out and "1,437 images" in ''.join([repr(train)])
     assert (len(train), len(test)) == (1437, 360)
     assert train.images.shape[1:] == (1, 28, 28) and train.images.dtype == torch.uint8
     assert train.labels.dtype == torch.int64 and train.classes == [str(d) for d in range(10)]
@@ -250,12 +324,22 @@ def test_photo_standin():
     assert (torch.cdist(means, means) + torch.eye(10) * 1e9).min() > 50
     assert len(torch.unique(train.images.flatten(1), dim=0)) == 5000  # no duplicated crops
     assert all(0 < s < 1 for s in train.mean + train.std)
+    # Test crops come from other parts of each photo than training crops: almost none is a near-copy.
+    assert data.near_duplicate_share(test.images, train.images, threshold=0.99) < 0.02
+
+
+def test_near_duplicate_share_finds_copies():
+    """The control: the measure used above does see copies, even brightened ones."""
+    images = torch.randint(0, 200, (50, 3, 8, 8), dtype=torch.uint8)
+    copies = (images[:10].float() * 1.2 + 5).round().clamp(0, 255).to(torch.uint8)
+    others = torch.randint(0, 200, (10, 3, 8, 8), dtype=torch.uint8)
+    assert data.near_duplicate_share(torch.cat([copies, others]), images) == 0.5
 
 
 def test_standins_are_deterministic():
     first = data.load("photos").images.clone(), data.load("digits").images.clone()
-    data._photos.cache_clear()
-    data._digits.cache_clear()
+    data.standins.photos.cache_clear()
+    data.standins.digits.cache_clear()
     again = data.load("photos").images, data.load("digits").images
     assert torch.equal(first[0], again[0]) and torch.equal(first[1], again[1])
 
