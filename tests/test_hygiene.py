@@ -100,3 +100,65 @@ def test_readme_test_command_is_what_ci_runs():
     assert f"&& {ci_commands[0]}\n" in readme, f"README's test command differs from .ci/run's {ci_commands[0]!r}"
     assert shlex.split(ci_commands[0])[:3] == ["python", "-m", "pytest"]
     assert "-r requirements-ci.txt -e utils" in ci and "set -euo pipefail" in ci
+
+
+# --------------------------------------------------------------------------
+# Prose is for learners: no development notes; results come from the run
+# --------------------------------------------------------------------------
+PAGES = sorted([*NOTEBOOKS, *(ROOT / "craft").glob("*.md"), *(ROOT / "practice").glob("*.md"),
+                ROOT / "intro.md", ROOT / "instructors.md", ROOT / "README.md"])
+# Words that belong in a commit message or an issue, never in a page a learner reads.
+DEVELOPMENT_NOTES = [
+    r"seed lesson", r"seed recipe", r"SEED_RECIPE", r"the seed's", r"on (the course|our) machine",
+    r"an earlier (version|run)", r"no GPU was available", r"not yet measured", r"when this chapter was written",
+    r"honest readings?", r"in an earlier run",
+]
+
+
+def page_text(path):
+    if path.suffix == ".ipynb":
+        return "\n".join(cell.source for cell in nbformat.read(path, as_version=4).cells)
+    return path.read_text()
+
+
+@pytest.mark.parametrize("path", PAGES, ids=[p.relative_to(ROOT).as_posix() for p in PAGES])
+def test_no_development_notes(path):
+    text = page_text(path)
+    found = [m.group(0) for pattern in DEVELOPMENT_NOTES for m in re.finditer(pattern, text, re.IGNORECASE)]
+    assert not found, f"development notes in a learner's page: {found}"
+
+
+def test_the_development_note_scan_can_fail(tmp_path):
+    page = tmp_path / "page.md"
+    page.write_text("This figure is not yet measured: no GPU was available.")
+    with pytest.raises(AssertionError, match="not yet measured"):
+        test_no_development_notes(page)
+
+
+GLUE_ROLE = re.compile(r"\{glue(?::[a-z]+)?\}`([A-Za-z0-9_]+)")
+GLUE_CALL = re.compile(r"""glue\(\s*(?:f?["'])([A-Za-z0-9_{}]+)["']""")
+
+
+@pytest.mark.parametrize("path", [p for p in NOTEBOOKS if p.parent.name == "chapters"],
+                         ids=[p.relative_to(ROOT).as_posix() for p in NOTEBOOKS if p.parent.name == "chapters"])
+def test_glued_names_are_glued_in_the_same_notebook(path):
+    """Every {glue:text}`name` in the prose is glued by a code cell of the same page (a typo fails here,
+    in a second, instead of in the slow book build)."""
+    nb = nbformat.read(path, as_version=4)
+    used = {m.group(1) for c in nb.cells if c.cell_type == "markdown" for m in GLUE_ROLE.finditer(c.source)}
+    calls = [m.group(1) for c in nb.cells if c.cell_type == "code" for m in GLUE_CALL.finditer(c.source)]
+    exact = {name for name in calls if "{" not in name}
+    patterns = [re.compile(re.sub(r"\{[^}]*\}", "[A-Za-z0-9_]+", name) + "$") for name in calls if "{" in name]
+    missing = sorted(n for n in used if n not in exact and not any(p.match(n) for p in patterns))
+    assert not missing, f"the text uses glued names that no code cell glues: {missing}"
+
+
+TRAINING_CHAPTERS = [p for p in NOTEBOOKS if p.parent.name == "chapters" and "fit(" in page_text(p)]
+
+
+@pytest.mark.parametrize("path", TRAINING_CHAPTERS, ids=[p.relative_to(ROOT).as_posix() for p in TRAINING_CHAPTERS])
+def test_training_chapters_quote_results_through_glue(path):
+    nb = nbformat.read(path, as_version=4)
+    prose = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
+    assert GLUE_ROLE.search(prose), "a chapter that trains quotes its results with {glue:text}, not typed numbers"
+    assert "baselines." in page_text(path), "an accuracy is shown beside chance and a simple baseline (icdl.baselines)"
