@@ -484,3 +484,22 @@ def test_pil_pipeline(name, channels):
     x, y = next(iter(evaluation))
     fast, fast_y = next(iter(data.DeviceLoader(ds, 20)))
     assert torch.allclose(x, fast, atol=1e-5) and torch.equal(y, fast_y)  # both pipelines agree without augmentation
+
+
+# --------------------------------------------------------------------------
+# The package's layout: one job per module, imports in one direction
+# --------------------------------------------------------------------------
+def test_data_modules_import_in_one_direction():
+    import ast
+    from pathlib import Path
+
+    allowed = {"images": set(), "standins": {"images"}, "downloads": set(), "loaders": {"images"},
+               "catalogue": {"images", "standins", "downloads"}}
+    folder = Path(data.__file__).parent
+    for name, may_use in allowed.items():
+        tree = ast.parse((folder / f"{name}.py").read_text())
+        used = {node.module.split(".")[0] for node in ast.walk(tree)
+                if isinstance(node, ast.ImportFrom) and node.level == 1 and node.module}
+        used |= {alias.name for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.level == 1
+                 and not node.module for alias in node.names}
+        assert used <= may_use, f"icdl.data.{name} imports {sorted(used - may_use)}"
