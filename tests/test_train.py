@@ -1,6 +1,7 @@
 """Tests of icdl.train: the loop learns, evaluates and predicts correctly,
 resumes from checkpoints exactly, keeps the best epoch, clips, and fails clearly."""
 
+import functools
 import math
 from types import SimpleNamespace
 
@@ -180,31 +181,112 @@ def test_resuming_without_a_checkpoint_changes_the_result(tmp_path):
     assert not same_weights(weights(straight), weights(fresh))
 
 
-def test_mismatched_checkpoint_says_to_delete_it(tmp_path):
+def test_a_run_continued_with_the_same_objects_resumes(tmp_path, capsys):
+    # The notebook pattern "fit 2 epochs, then ask for 3": the optimizer's lr has moved since the
+    # first call, but its scheduler recorded the starting lr, so the run is still recognised.
+    path = tmp_path / "mlp.pt"
+    straight, _ = run(3)
+    torch.manual_seed(123)
+    train_dl, val_dl = loaders(shuffle=True)
+    model = mlp(seed=0, dropout=0.3)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    sched = train.warmup_cosine(opt, warmup_steps=8, total_steps=3 * len(train_dl))
+    torch.manual_seed(7)
+    for epochs in (2, 3):
+        train.fit(model, train_dl, val_dl, epochs=epochs, optimizer=opt, scheduler=sched, checkpoint=path,
+                  keep_best=False, progress=False)
+    assert f"resumed from {path} at epoch 3" in capsys.readouterr().out
+    assert same_weights(weights(model), weights(straight))
+
+
+def fit_small(checkpoint=None, *, make_model=None, dropout=0.0, loss_fn=None, lr=0.1, scheduler=False, copies=1):
+    """Two epochs of a small run; each keyword changes one part of it."""
+    torch.manual_seed(0)
+    train_dl, val_dl = loaders(shuffle=False)
+    if copies > 1:  # more data, e.g. the budget changed from smoke to quick
+        train_dl = DataLoader(TensorDataset(*[torch.cat([t] * copies) for t in train_dl.dataset.tensors]),
+                              batch_size=32)
+    model = make_model() if make_model else mlp(dropout=dropout)
+    opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9)
+    sched = train.warmup_cosine(opt, warmup_steps=4, total_steps=2 * len(train_dl)) if scheduler else None
+    history = train.fit(model, train_dl, val_dl, epochs=2, optimizer=opt, loss_fn=loss_fn, scheduler=sched,
+                        checkpoint=checkpoint, keep_best=False, progress=False)
+    return model, history
+
+
+def mlp_with_tanh():
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Linear(4, 16), nn.Tanh(), nn.Dropout(0.0), nn.Linear(16, 2))
+
+
+ANOTHER_RUN = {  # a change to the run saved by fit_small() -> what the message must say
+    "dropout": (dict(dropout=0.5),  # no parameter shape shows it
+                "architecture: (2): Dropout(p=0.0, inplace=False) -> (2): Dropout(p=0.5, inplace=False)"),
+    "activation": (dict(make_model=mlp_with_tanh), "architecture: (1): ReLU() -> (1): Tanh()"),
+    "label_smoothing": (dict(loss_fn=nn.CrossEntropyLoss(label_smoothing=0.1)),  # its repr is CrossEntropyLoss()
+                        "loss: CrossEntropyLoss(ignore_index=-100, label_smoothing=0.0, reduction='mean') -> "
+                        "CrossEntropyLoss(ignore_index=-100, label_smoothing=0.1, reduction='mean')"),
+    "learning_rate": (dict(lr=0.05), "hyperparameters[0].lr: 0.1 -> 0.05"),
+    "scheduler": (dict(scheduler=True), "scheduler: None -> LambdaLR per batch"),
+    "model": (dict(make_model=lambda: nn.Linear(4, 2)),
+              "model: torch.nn.modules.container.Sequential -> torch.nn.modules.linear.Linear"),
+    "data_size": (dict(copies=2), "examples: 256 -> 512"),
+}
+
+
+@pytest.mark.parametrize("change, expected", ANOTHER_RUN.values(), ids=ANOTHER_RUN.keys())
+def test_checkpoint_of_another_run_is_not_resumed(tmp_path, capsys, change, expected):
+    path = tmp_path / "mlp.pt"
+    fit_small(path)  # e.g. the dropout-0.0 run finishes and leaves its checkpoint
+    capsys.readouterr()
+
+    model, history = fit_small(path, **change)
+    out = capsys.readouterr().out
+    assert f"{path} was saved by a different run, so it is not resumed" in out
+    assert expected in out  # names what differs
+    assert "Training from scratch" in out
+    assert "resumed from" not in out and "no training needed" not in out
+    assert history["epoch"] == [1, 2]
+    scratch, scratch_history = fit_small(None, **change)  # the same run without any checkpoint
+    assert same_weights(weights(model), weights(scratch))
+    assert history["val_loss"] == scratch_history["val_loss"]
+
+    fit_small(path, **change)  # the file now holds the new run
+    assert "no training needed" in capsys.readouterr().out
+
+
+def test_checkpoint_of_an_older_format_is_not_resumed(tmp_path, capsys):
+    path = tmp_path / "mlp.pt"
+    torch.save({"format": train.CHECKPOINT_FORMAT - 1, "settings": {}, "epoch": 2}, path)
+    _, history = fit_small(path)
+    out = capsys.readouterr().out
+    assert "older version" in out and "training from scratch" in out
+    assert history["epoch"] == [1, 2]
+
+
+def test_checkpoint_that_does_not_load_says_to_delete_it(tmp_path):
     path = tmp_path / "mlp.pt"
     run(1, checkpoint=path)
-    train_dl, _ = loaders()
-    other = nn.Linear(4, 2)  # a different model
-    opt = torch.optim.SGD(other.parameters(), lr=0.1, momentum=0.9)  # the same settings as run()
-    with pytest.raises(RuntimeError, match=r"does not match this model.*Delete .*mlp\.pt"):
-        train.fit(other, train_dl, epochs=2, optimizer=opt, checkpoint=path, progress=False)
+    state = torch.load(path, weights_only=True)
+    del state["model"]["0.weight"]  # the same run on record, but weights that no longer fit
+    torch.save(state, path)
+    with pytest.raises(RuntimeError, match=r"does not match this model.*0\.weight.*Delete .*mlp\.pt"):
+        run(2, checkpoint=path)
 
 
-def test_checkpoint_of_a_run_with_other_settings_is_not_resumed(tmp_path, capsys):
-    # E.g. the budget changed from smoke to quick: more data, so the old epochs are not this run's.
-    path = tmp_path / "mlp.pt"
-    run(2, checkpoint=path)
-    capsys.readouterr()
-    train_dl, val_dl = loaders()
-    bigger = DataLoader(TensorDataset(*[torch.cat([t, t]) for t in train_dl.dataset.tensors]), batch_size=32)
-    model = mlp()
-    history = train.fit(model, bigger, val_dl, epochs=2, optimizer=torch.optim.SGD(model.parameters(), lr=0.1,
-                        momentum=0.9), checkpoint=path, progress=False)
-    out = capsys.readouterr().out
-    assert "saved by a run with other settings" in out and "training from scratch" in out
-    assert "resumed" not in out
-    assert history["epoch"] == [1, 2]
-    assert torch.load(path, weights_only=True)["settings"]["examples"] == len(bigger.dataset)
+def test_loss_description_shows_the_settings_its_repr_hides():
+    assert repr(nn.CrossEntropyLoss(label_smoothing=0.1)) == "CrossEntropyLoss()"  # why repr is not enough
+    assert "label_smoothing=0.1" in train._describe_loss(nn.CrossEntropyLoss(label_smoothing=0.1))
+    assert "weight=[1.0, 2.0]" in train._describe_loss(nn.CrossEntropyLoss(weight=torch.tensor([1.0, 2.0])))
+
+    def scaled_loss(scale):  # a loss made by a factory, like googlenet.aux_loss_fn
+        def loss_fn(logits, y):
+            return scale * F.cross_entropy(logits, y)
+        return loss_fn
+
+    assert train._describe_loss(scaled_loss(0.3)).endswith("scaled_loss.<locals>.loss_fn(scale=0.3)")
+    smoothed = train._describe_loss(functools.partial(F.cross_entropy, label_smoothing=0.1))
+    assert "label_smoothing=0.1" in smoothed and "0x" not in smoothed  # no memory address: same every session
 
 
 def test_corrupt_checkpoint_says_to_delete_it(tmp_path):
@@ -318,9 +400,32 @@ def test_ema_weights_are_the_exponential_average_of_the_steps():
     assert not same_weights(final, after_each_step[-1])  # not simply the last weights
 
 
-def test_amp_is_off_on_cpu():
-    assert train._amp_dtype(torch.device("cpu"), None) is None
-    assert train._amp_dtype(torch.device("cpu"), True) is None
+@pytest.mark.parametrize("capability, expected", [((7, 5), torch.float16), ((7, 0), torch.float16),
+                                                    ((8, 0), torch.bfloat16), ((9, 0), torch.bfloat16)],
+                         ids=["T4", "V100", "A100", "H100"])
+def test_amp_uses_bf16_only_from_compute_capability_8(monkeypatch, capability, expected):
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None: capability)
+    # True on a T4 too, where bf16 is only emulated: it must not decide
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda including_emulation=True: True)
+    cuda = torch.device("cuda")
+    assert train._amp_dtype(cuda, None) is expected
+    assert train._amp_dtype(cuda, True) is expected
+    assert train._amp_dtype(cuda, False) is None
+
+
+@pytest.mark.parametrize("device", ["cpu", "mps"])
+def test_amp_is_off_on_cpu_and_mps(monkeypatch, device):
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None: (9, 0))  # even beside a GPU
+    assert train._amp_dtype(torch.device(device), None) is None
+    assert train._amp_dtype(torch.device(device), True) is None
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_fit_on_a_gpu_uses_the_precision_its_capability_allows(capsys):
+    expected = "bf16" if torch.cuda.get_device_capability() >= (8, 0) else "fp16"
+    model = mlp().cuda()
+    train.fit(model, loaders()[0], epochs=1, optimizer=torch.optim.SGD(model.parameters(), lr=0.1), progress=False)
+    assert f"mixed precision: {expected}" in capsys.readouterr().out
 
 
 # --------------------------------------------------------------------------

@@ -5,12 +5,13 @@ with what a real run needs:
 
 * tqdm progress bars (``TQDM_DISABLE=1`` hides them) and one printed line per
   epoch, so a static log reads well without bars;
-* mixed precision on CUDA (bf16 where the GPU has it, else fp16 with a
-  ``GradScaler``: a Colab T4 has no bf16), off on CPU and MPS;
+* mixed precision on CUDA (bf16 on GPUs of compute capability 8.0 or newer,
+  else fp16 with a ``GradScaler``, as on a Colab T4), off on CPU and MPS;
 * a learning-rate scheduler stepped per batch or per epoch, gradient-norm
   clipping, an optional exponential moving average (EMA) of the weights;
 * checkpoints of ``state_dict`` s written atomically every epoch, so a Colab
-  session that disconnects resumes where it stopped;
+  session that disconnects resumes where it stopped (only the same run resumes:
+  a checkpoint records the model, loss, optimizer, scheduler and data it was made with);
 * model selection on the validation set: the weights of the best epoch are
   restored at the end (never choose with the test set).
 
@@ -30,10 +31,13 @@ or a ``torch.utils.data.DataLoader``. ``x`` is ``(N, C, H, W)``, ``y`` is
 from __future__ import annotations
 
 import contextlib
+import difflib
 import itertools
 import math
 import os
+import re
 import time
+import types
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -41,7 +45,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-CHECKPOINT_FORMAT = 2  # bump when the checkpoint layout changes
+CHECKPOINT_FORMAT = 3  # bump when the checkpoint layout changes
 
 
 # ==========================================================================
@@ -118,14 +122,16 @@ def _model_device(model: nn.Module) -> torch.device:
 def _amp_dtype(device: torch.device, amp: bool | None):
     """The autocast dtype, or None for full float32.
 
-    Mixed precision is used on CUDA only: bf16 where the GPU supports it (no
-    loss scaling needed), else fp16 (a T4), which needs a GradScaler.
+    Mixed precision is used on CUDA only. bf16 needs no loss scaling, but only
+    GPUs of compute capability 8.0 or newer (A100, L4, H100) compute in it.
+    Older ones (a T4 is 7.5) get fp16, which needs a GradScaler: there
+    ``torch.cuda.is_bf16_supported()`` is True only through slow emulation.
     """
     if amp is None:
         amp = device.type == "cuda"
     if not amp or device.type != "cuda":
         return None
-    return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    return torch.bfloat16 if torch.cuda.get_device_capability(device) >= (8, 0) else torch.float16
 
 
 def _autocast(device: torch.device, dtype):
@@ -318,27 +324,138 @@ def _loader_generator(loader):
     return generator if isinstance(generator, torch.Generator) else None
 
 
-def _run_settings(loader, optimizer, max_steps_per_epoch) -> dict:
-    """What makes two runs the same run: data size, steps per epoch, optimizer and its hyperparameters.
+def _without_addresses(text: str) -> str:
+    """A repr without memory addresses (``<function f at 0x7f...>``): they change every session."""
+    return re.sub(r" at 0x[0-9a-fA-F]+", "", text)
 
-    (Not the number of epochs: asking for more epochs continues a finished run.)
+
+def _plain(value):
+    """``value`` as numbers, strings, lists and dicts: comparable, and readable with ``weights_only=True``."""
+    if isinstance(value, torch.Tensor):  # e.g. class weights; a big tensor is named by its shape
+        return value.tolist() if value.numel() <= 1000 else f"tensor of shape {list(value.shape)}"
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    return _without_addresses(repr(value))
+
+
+def _describe_loss(loss_fn) -> str:
+    """The loss and its settings, e.g. ``CrossEntropyLoss(ignore_index=-100, label_smoothing=0.1, reduction='mean')``.
+
+    A loss module's repr leaves its settings out, so they are read from its
+    attributes and buffers (class weights); a function's settings are the plain
+    values it closes over (e.g. the ``aux_weight`` of ``googlenet.aux_loss_fn``).
+    """
+    if isinstance(loss_fn, nn.Module):
+        name = type(loss_fn).__name__
+        settings = {k: v for k, v in vars(loss_fn).items() if not k.startswith("_") and k != "training"}
+        settings.update(loss_fn.named_buffers())
+    elif isinstance(loss_fn, types.FunctionType):
+        name = f"{loss_fn.__module__}.{loss_fn.__qualname__}"
+        cells = loss_fn.__closure__ or ()
+        settings = dict(zip(loss_fn.__code__.co_freevars, (cell.cell_contents for cell in cells)))
+    else:  # e.g. functools.partial(F.cross_entropy, label_smoothing=0.1), whose repr shows its settings
+        return _without_addresses(repr(loss_fn))
+    plain_types = (bool, int, float, str, type(None), torch.Tensor)  # not the model a closure may also hold
+    shown = ", ".join(f"{k}={_plain(v)!r}" for k, v in sorted(settings.items()) if isinstance(v, plain_types))
+    return f"{name}({shown})"
+
+
+def _hyperparameters(optimizer) -> list[dict]:
+    """Each parameter group's settings (lr, momentum, weight decay, ...) without its parameters.
+
+    A scheduler moves ``lr`` during training; where it has recorded the starting
+    value (``initial_lr``), that is the ``lr`` recorded, so a run continued with
+    the same optimizer still matches its checkpoint.
+    """
+    groups = []
+    for group in optimizer.param_groups:
+        settings = {k: v for k, v in group.items() if k != "params"}
+        if "initial_lr" in settings:
+            settings["lr"] = settings.pop("initial_lr")
+        groups.append(_plain(settings))
+    return groups
+
+
+def _run_fingerprint(model, loss_fn, optimizer, scheduler, scheduler_step, ema_decay, clip_grad_norm, loader,
+                     max_steps_per_epoch) -> dict:
+    """What makes two runs the same run, part by part: a checkpoint resumes only a run whose parts all match.
+
+    Parameter shapes alone miss what has no parameters (the dropout rate, the
+    activation, the loss's label smoothing), so the model's repr and the loss's
+    settings are parts too. Not the number of epochs: asking for more epochs
+    continues a finished run.
     """
     dataset = getattr(loader, "dataset", None)
+    tensors = itertools.chain(model.named_parameters(), model.named_buffers())
     return {
+        "model": f"{type(model).__module__}.{type(model).__qualname__}",
+        "architecture": _without_addresses(repr(model)),  # e.g. "(2): Dropout(p=0.5, inplace=False)"
+        "shapes": {name: list(tensor.shape) for name, tensor in tensors},
+        "loss": _describe_loss(loss_fn),
+        "optimizer": type(optimizer).__name__,
+        "hyperparameters": _hyperparameters(optimizer),
+        "scheduler": f"{type(scheduler).__name__} per {scheduler_step}" if scheduler is not None else None,
+        "ema_decay": ema_decay,
+        "clip_grad_norm": clip_grad_norm,
         "examples": len(dataset) if hasattr(dataset, "__len__") else None,
         "batches_per_epoch": _length(loader),
         "max_steps_per_epoch": max_steps_per_epoch,
-        "optimizer": type(optimizer).__name__,
-        "hyperparameters": {k: v for k, v in optimizer.defaults.items()
-                            if isinstance(v, (bool, int, float)) and not isinstance(v, torch.Tensor)},
     }
 
 
+def _flatten(value, name: str = "") -> dict:
+    """Nested dicts and lists of dicts as one level: ``{"hyperparameters[0].lr": 0.1, "shapes.0.weight": [16, 4]}``."""
+    if isinstance(value, dict):
+        items = [(f"{name}.{key}" if name else str(key), v) for key, v in value.items()]
+    elif isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
+        items = [(f"{name}[{i}]", v) for i, v in enumerate(value)]
+    else:
+        return {name: value}
+    flat = {}
+    for item_name, item in items:
+        flat.update(_flatten(item, item_name))
+    return flat
+
+
+def _first_changed_lines(before: str, after: str) -> tuple[str, str]:
+    """The first lines that differ between two multi-line texts (model reprs), each side joined with " / "."""
+    a, b = before.splitlines(), after.splitlines()
+    for tag, i1, i2, j1, j2 in difflib.SequenceMatcher(a=a, b=b, autojunk=False).get_opcodes():
+        if tag != "equal":
+            return " / ".join(line.strip() for line in a[i1:i2]), " / ".join(line.strip() for line in b[j1:j2])
+    return before, after
+
+
+def _fingerprint_changes(old: dict, new: dict, limit: int = 6) -> list[str]:
+    """One line ``part: old -> new`` for each part of two run fingerprints that differs (at most ``limit``)."""
+    old, new = _flatten(old), _flatten(new)
+    changes = []
+    for key in [*new, *(k for k in old if k not in new)]:
+        if key in old and key in new and old[key] == new[key]:
+            continue
+        before, after = old.get(key, ""), new.get(key, "")
+        if isinstance(before, str) and isinstance(after, str) and "\n" in before + after:
+            before, after = _first_changed_lines(before, after)
+        changes.append(f"{key}: {_short(before)} -> {_short(after)}")
+    if len(changes) > limit:
+        changes = changes[:limit] + [f"... and {len(changes) - limit} more"]
+    return changes
+
+
+def _short(value, width: int = 120) -> str:
+    text = str(value) if value != "" else "(none)"
+    return text if len(text) <= width else text[:width - 3] + "..."
+
+
 def _save_checkpoint(path: Path, *, model, optimizer, scheduler, scaler, ema, loader, history, best_state, epoch,
-                     settings):
+                     fingerprint):
     state = {
         "format": CHECKPOINT_FORMAT,
-        "settings": settings,
+        "run": fingerprint,
         "epoch": epoch,  # epochs completed
         "model": model.state_dict(),
         "optimizer": optimizer.state_dict(),
@@ -358,26 +475,32 @@ def _save_checkpoint(path: Path, *, model, optimizer, scheduler, scaler, ema, lo
     os.replace(tmp, path)  # atomic: a disconnect leaves the old file or the new one, never half of one
 
 
-def _load_checkpoint(path: Path, *, model, optimizer, scheduler, scaler, ema, loader, settings):
-    """Load everything saved by :func:`_save_checkpoint`; return ``(epoch, history, best_state)``."""
+def _load_checkpoint(path: Path, *, model, optimizer, scheduler, scaler, ema, loader, fingerprint):
+    """Load everything saved by :func:`_save_checkpoint`; return ``(epoch, history, best_state)``.
+
+    A checkpoint of another run (another ``fingerprint``) is not loaded: this
+    says what differs and returns ``(0, History(), None)``, to train from scratch.
+    """
     advice = f"Delete {path} (or pass another checkpoint path) to train from scratch."
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
         raise RuntimeError(f"Could not read the checkpoint {path} ({type(exc).__name__}: {exc}). {advice}") from None
-    if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
+    if not isinstance(state, dict) or not isinstance(state.get("format"), int) or state["format"] > CHECKPOINT_FORMAT:
         raise RuntimeError(f"{path} is not a checkpoint written by this version of icdl.train.fit. {advice}")
-    if state.get("settings") != settings:
-        old = state.get("settings") or {}
-        changed = ", ".join(f"{k}: {old.get(k)} -> {v}" for k, v in settings.items() if old.get(k) != v)
-        print(f"{path} was saved by a run with other settings ({changed}): training from scratch; "
-              f"the file is replaced after the first epoch.")
+    if state["format"] < CHECKPOINT_FORMAT:
+        print(f"{path} was written by an older version of icdl.train.fit, which recorded too little to tell "
+              f"whether it is this run: training from scratch; the file is replaced after the first epoch.")
+        return 0, History(), None
+    if state["run"] != fingerprint:
+        changes = "".join(f"\n  {line}" for line in _fingerprint_changes(state["run"], fingerprint))
+        print(f"{path} was saved by a different run, so it is not resumed. What differs (saved -> now):{changes}\n"
+              f"Training from scratch; the file is replaced after the first epoch (give each run its own "
+              f"checkpoint file to keep both).")
         return 0, History(), None
     try:
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
-        if (scheduler is None) != (state["scheduler"] is None) or (ema is None) != (state["ema"] is None):
-            raise ValueError("it was saved with a different scheduler or EMA setting")
         if scheduler is not None:
             scheduler.load_state_dict(state["scheduler"])
         if ema is not None:
@@ -385,9 +508,9 @@ def _load_checkpoint(path: Path, *, model, optimizer, scheduler, scaler, ema, lo
         if state["scaler"] and scaler.is_enabled():  # fp16 runs only; empty for bf16 and float32
             scaler.load_state_dict(state["scaler"])
     except (RuntimeError, ValueError, KeyError) as exc:
-        first_line = str(exc).strip().splitlines()[0]
+        reason = _short(" ".join(str(exc).split()), 300)  # e.g. "... Missing key(s) in state_dict: ..."
         raise RuntimeError(f"The checkpoint {path} does not match this model and training set-up "
-                           f"({first_line}). It was probably saved by a different model. {advice}") from None
+                           f"({reason}). {advice}") from None
     torch.set_rng_state(state["rng_cpu"])
     if state["rng_cuda"] and torch.cuda.is_available() and len(state["rng_cuda"]) == torch.cuda.device_count():
         torch.cuda.set_rng_state_all(state["rng_cuda"])
@@ -442,12 +565,16 @@ def fit(model, train_loader, val_loader=None, *, epochs, optimizer, loss_fn=None
 
     Each epoch trains on ``train_loader`` (at most ``max_steps_per_epoch`` batches),
     evaluates on ``val_loader`` if given, prints one line and, with ``checkpoint``
-    (a path), saves everything needed to resume. If that file exists at the start,
+    (a path), saves everything needed to resume. If that file exists at the start
+    and was saved by the same run (the same model class, repr and shapes, loss,
+    optimizer and its hyperparameters, scheduler, EMA, clipping and data size),
     training resumes after its last epoch (or, if it is complete, returns its
-    history without training).
+    history without training). A file of another run is not loaded: ``fit`` prints
+    what differs and trains from scratch, replacing the file.
 
     * ``device=None``: the device the model is on (``model.to(cfg.device)`` first).
-    * ``amp=None``: mixed precision on CUDA (bf16, or fp16 with loss scaling), off elsewhere.
+    * ``amp=None``: mixed precision on CUDA (bf16 on compute capability 8.0 or newer,
+      else fp16 with loss scaling), off elsewhere.
     * ``scheduler`` is stepped after every batch (``scheduler_step="batch"``) or every
       epoch (``"epoch"``; ``ReduceLROnPlateau`` gets the validation loss).
     * ``ema_decay`` (e.g. 0.999) keeps an exponential moving average of the weights;
@@ -471,8 +598,10 @@ def fit(model, train_loader, val_loader=None, *, epochs, optimizer, loss_fn=None
     plateau = isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau)
     if plateau and scheduler_step == "batch":
         raise ValueError("ReduceLROnPlateau needs a validation loss: use scheduler_step='epoch'.")
+    fingerprint = _run_fingerprint(model, loss_fn, optimizer, scheduler, scheduler_step, ema_decay, clip_grad_norm,
+                                   train_loader, max_steps_per_epoch)
     parts = dict(model=model, optimizer=optimizer, scheduler=scheduler, scaler=scaler, ema=ema, loader=train_loader,
-                 settings=_run_settings(train_loader, optimizer, max_steps_per_epoch))
+                 fingerprint=fingerprint)
 
     # ---- resume from a checkpoint if there is one -------------------------
     history, best_state, done = History(), None, 0
