@@ -13,6 +13,7 @@ from icdl.checks.core import (
     Outcome,
     Question,
     call,
+    describe,
     expect_close,
     expect_number,
     expect_type,
@@ -222,7 +223,7 @@ def test_expect_close_messages():
 
 
 def test_expect_number_and_type_messages():
-    assert expect_number(torch.tensor(4.0), 4) == 4.0
+    assert expect_number(torch.tensor(4), 4) == 4 and expect_number(torch.tensor(4.0), 4.0) == 4.0
     with pytest.raises(Incorrect, match=r"should be a number, but it is str '4'"):
         expect_number("4", 4)
     with pytest.raises(Incorrect, match="is NaN; expected 4"):
@@ -288,7 +289,8 @@ def test_expect_same_model_names_each_mistake(answer, fragments):
 
 def test_expect_same_model_passes_a_true_copy_and_spots_a_missing_answer():
     assert _same_model_result(_copy).outcome is Outcome.CORRECT
-    assert _same_model_result(lambda ref: None).outcome is Outcome.NOT_ATTEMPTED
+    forgot_return = _same_model_result(lambda ref: None)
+    assert forgot_return.outcome is Outcome.INCORRECT and "forget `return`" in forgot_return.message
 
 
 def test_randomize_bn_stats_makes_uncopied_buffers_matter():
@@ -297,3 +299,121 @@ def test_randomize_bn_stats_makes_uncopied_buffers_matter():
     model = randomize_bn_stats(Tiny())
     assert not torch.allclose(model.bn.running_mean, torch.zeros(2))
     assert not torch.allclose(model.bn.running_var, torch.ones(2))
+
+
+# --------------------------------------------------------------------------
+# The answer rules every question shares
+# --------------------------------------------------------------------------
+class Size(Question):
+    title = "an output size"
+
+    def verify(self, n):
+        expect_number(n, 14, "Your size")
+
+
+def test_numbers_are_plain_and_of_the_right_kind():
+    class Liar(int):
+        def __eq__(self, other):
+            return True
+
+        __hash__ = int.__hash__
+
+    assert Size().evaluate(14).outcome is Outcome.CORRECT
+    assert Size().evaluate(torch.tensor(14)).outcome is Outcome.CORRECT
+    liar = Size().evaluate(Liar(3))
+    assert liar.outcome is Outcome.INCORRECT and "is 3" in liar.message
+    floaty = Size().evaluate(14.0)
+    assert floaty.outcome is Outcome.INCORRECT and "should be an int" in floaty.message and "//" in floaty.message
+    many = Size().evaluate(torch.tensor([14, 14]))
+    assert many.outcome is Outcome.INCORRECT and "should be one number" in many.message
+
+
+def test_a_forgotten_return_is_incorrect_not_unattempted():
+    result = Double().evaluate(lambda x: None)
+    assert result.outcome is Outcome.INCORRECT and "returned None: did you forget the `return`?" in result.message
+
+
+def stub(x):
+    raise NotImplementedError("Replace this line with your code.")
+
+
+def test_only_the_stubs_own_not_implemented_error_means_not_attempted():
+    assert Double().evaluate(stub).outcome is Outcome.NOT_ATTEMPTED
+
+    class NoForward(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(2, 2)
+
+        def forwrad(self, x):  # misspelt
+            return self.fc(x)
+
+    class Shape(Question):
+        title = "a model"
+
+        def verify(self, model):
+            trace_forward(model, torch.zeros(1, 2))
+
+    result = Shape().evaluate(NoForward())
+    assert result.outcome is Outcome.INCORRECT and "`NoForward` has no `forward`" in result.message
+
+    def uses_a_missing_feature(x):
+        raise NotImplementedError("the meta device cannot do this")
+
+    other = Double().evaluate(uses_a_missing_feature)
+    assert other.outcome is Outcome.INCORRECT and "does not come from the exercise's placeholder" in other.message
+
+
+def test_the_number_of_answers_is_checked_first():
+    result = Double().evaluate(lambda x: 2 * x, lambda x: 2 * x)
+    assert result.outcome is Outcome.INCORRECT and "takes 1 answer (`fn`); you passed 2" in result.message
+
+
+def test_errors_are_blamed_on_the_learners_line_not_the_library():
+    def shapes_wrong(x):
+        return torch.zeros(2, 3) @ torch.zeros(2, 3)  # the learner's line
+
+    result = Double().evaluate(shapes_wrong)
+    assert result.outcome is Outcome.INCORRECT and "`return torch.zeros(2, 3) @ torch.zeros(2, 3)" in result.message
+    assert "site-packages" not in result.message and "torch/" not in result.message
+
+
+def test_a_slow_answer_is_stopped_and_the_slow_line_named(monkeypatch):
+    monkeypatch.setenv("COURSE_CHECK_TIMEOUT", "0.3")
+
+    def forever(x):
+        while True:
+            try:
+                pass  # busy: the learner's loop
+            except Exception:  # a learner's catch-all cannot swallow the time limit
+                pass
+
+    result = Double().evaluate(forever)
+    assert result.outcome is Outcome.INCORRECT
+    assert "still running after 0.3 seconds" in result.message and "at line" in result.message
+    assert Double().evaluate(lambda x: 2 * x).outcome is Outcome.CORRECT  # the timer is gone afterwards
+
+
+def test_hint_accepts_what_a_learner_types(capsys):
+    q = Double()
+    for typed in (2, "2", 2.0, " hint 2 "):
+        q.hint(typed)
+        assert "Hint 2 of 2" in capsys.readouterr().out
+    q.hint("two")
+    assert "such as hint(2)" in capsys.readouterr().out
+    q.hint(5)
+    assert "hints 1 to 2" in capsys.readouterr().out
+
+
+def test_graded_mode_hides_solutions_and_counts_hints(monkeypatch, capsys):
+    monkeypatch.setenv("COURSE_GRADING", "1")
+    q = register("01_cnn_basics", q1=Double())["q1"]
+    q.solution()
+    assert "not available while this notebook is graded" in capsys.readouterr().out
+    q.hint()
+    q.hint()
+    assert q.hints_used == 2 and q.solutions_used == 1
+
+
+def test_describe_never_echoes_a_huge_value():
+    assert len(describe("x" * 10_000_000)) < 80

@@ -8,12 +8,19 @@ had. The core turns whatever happens into one of four outcomes:
 * **correct**;
 * **incorrect**: the message says what is wrong;
 * **not attempted**: the answer is ``None`` (the stub's placeholder), or the
-  learner's code still raises ``NotImplementedError``;
+  learner's code still raises the stub's own ``NotImplementedError`` (any
+  other ``NotImplementedError``, such as torch's for a model whose ``forward``
+  is misspelt, is a mistake with its own message);
 * **uncheckable**: the checker itself failed (a course bug: please report it).
 
 A check never raises on a learner's answer, except in *strict* mode
 (``COURSE_STRICT_CHECKS=1``, set in CI for the solution notebooks), where every
 outcome but *correct* raises :class:`CheckFailed`.
+
+Every check has a time limit (``COURSE_CHECK_TIMEOUT`` seconds, default 120):
+an answer that runs longer is stopped and the message names the slow line.
+In *graded* mode (``COURSE_GRADING=1``, set by ``python -m icdl.grade``, or by
+an instructor) ``solution()`` is unavailable and hints are counted.
 
 When ``COURSE_CHECK_LOG`` names a file, each outcome is appended to it as one
 JSON line: this is how ``python -m icdl.grade`` collects grades.
@@ -21,10 +28,16 @@ JSON line: this is how ``python -m icdl.grade`` collects grades.
 
 from __future__ import annotations
 
+import inspect
 import json
 import math
+import operator
 import os
 import re
+import signal
+import sys
+import sysconfig
+import threading
 import traceback
 from dataclasses import dataclass
 from enum import Enum
@@ -71,46 +84,96 @@ def strict_mode() -> bool:
 # --------------------------------------------------------------------------
 # Running the learner's code safely
 # --------------------------------------------------------------------------
-def describe(value) -> str:
-    """A short description of any value, for messages: type, and shape if it has one."""
+def describe(value, limit: int = 60) -> str:
+    """A short description of any value, for messages: type, and shape if it has one; never long."""
     if value is None:
         return "None"
     shape = getattr(value, "shape", None)
     if shape is not None:
         dtype = getattr(value, "dtype", "")
-        return f"{type(value).__name__} of shape {tuple(shape)} {dtype}".rstrip()
-    text = repr(value)
-    if len(text) > 60:
-        text = text[:57] + "..."
+        try:
+            shape = tuple(shape)
+        except TypeError:
+            shape = "?"
+        return f"{type(value).__name__} of shape {shape} {dtype}".rstrip()
+    try:
+        text = repr(value)
+    except Exception:  # a learner's object whose repr fails
+        text = "<no repr>"
+    if len(text) > limit:
+        text = text[:limit - 3] + "..."
     return f"{type(value).__name__} {text}"
 
 
+STUB_MESSAGE = "Replace this line with your code."  # what the exercise generator's stubs raise
+_LIBRARY_DIRS = tuple({str(Path(p).resolve()) for p in (sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"],
+                                                        sysconfig.get_paths()["stdlib"])})
+_COURSE_DIR = str(Path(__file__).resolve().parents[1])
+
+
+def _own_frames(tb):
+    """The frames of a traceback that are the learner's code, not an installed library's or the course's."""
+    frames = traceback.extract_tb(tb)
+    return [f for f in frames
+            if not str(Path(f.filename).resolve()).startswith((*_LIBRARY_DIRS, _COURSE_DIR))
+            and "site-packages" not in f.filename and "dist-packages" not in f.filename]
+
+
 def learner_error(exc: BaseException, doing: str) -> str:
-    """Message for an exception raised by the learner's code, pointing at their line."""
-    frames = traceback.extract_tb(exc.__traceback__)
-    own = [f for f in frames if "icdl" not in Path(f.filename).parts and "torch" not in Path(f.filename).parts]
+    """Message for an exception raised by the learner's code, pointing at their own line."""
+    own = _own_frames(exc.__traceback__)
     where = ""
     if own:
         f = own[-1]
         code = (f.line or "").strip()
         where = f" (at line {f.lineno}: `{code}`)" if code else f" (at line {f.lineno})"
-    return f"{doing} raised {type(exc).__name__}: {exc}{where}"
+    text = str(exc)
+    if len(text) > 300:
+        text = text[:297] + "..."
+    return f"{doing} raised {type(exc).__name__}: {text}{where}"
 
 
-def call(fn, *args, doing: str | None = None, **kwargs):
+def is_stub(exc: NotImplementedError) -> bool:
+    """True for the exercise stub's own ``raise NotImplementedError(...)``, raised from the learner's cell."""
+    if str(exc) not in (STUB_MESSAGE, ""):
+        return False
+    frames = traceback.extract_tb(exc.__traceback__)
+    return bool(frames) and frames[-1] in _own_frames(exc.__traceback__)
+
+
+def not_implemented_message(exc: NotImplementedError) -> str:
+    """What a NotImplementedError that is not the stub's means, in words."""
+    text = str(exc)
+    missing = re.search(r'Module \[(\w+)\] is missing the required "forward" function', text)
+    if missing:
+        return (f"Your model `{missing.group(1)}` has no `forward` method of its own, so PyTorch does not know "
+                f"what to compute. Check the spelling: `def forward(self, x):`, indented inside the class.")
+    return learner_error(exc, "Your code") + (" This NotImplementedError does not come from the exercise's "
+                                              "placeholder, so your answer was run and failed.")
+
+
+def call(fn, *args, doing: str | None = None, may_return_none: bool = False, **kwargs):
     """Call the learner's ``fn``; turn any exception into :class:`Incorrect`.
 
-    ``NotImplementedError`` (the stub) propagates, and becomes *not attempted*.
+    The stub's ``NotImplementedError`` propagates, and becomes *not attempted*.
+    A ``None`` result is a forgotten ``return`` unless ``may_return_none``.
     """
     if not callable(fn):
         raise Incorrect(f"Expected a function or class, got {describe(fn)}.")
+    name = getattr(fn, "__name__", type(fn).__name__)
     try:
-        return fn(*args, **kwargs)
-    except NotImplementedError:
+        result = fn(*args, **kwargs)
+    except NotImplementedError as exc:
+        if is_stub(exc):
+            raise
+        raise Incorrect(not_implemented_message(exc)) from None
+    except CheckTimeout:
         raise
     except Exception as exc:  # the learner's bug, reported rather than raised
-        name = getattr(fn, "__name__", type(fn).__name__)
         raise Incorrect(learner_error(exc, doing or f"Calling `{name}`")) from None
+    if result is None and not may_return_none:
+        raise Incorrect(f"`{name}` returned None: did you forget the `return`?")
+    return result
 
 
 def expect_type(value, types, what: str = "Your answer"):
@@ -122,15 +185,52 @@ def expect_type(value, types, what: str = "Your answer"):
     return value
 
 
-def expect_number(value, expected: float, what: str = "Your answer", rel: float = 1e-6, abs_: float = 0.0):
-    """Compare a learner's number with ``expected``; NaN, strings and tensors get their own message."""
+def plain_number(value, what: str = "Your answer", integer: bool = False):
+    """The learner's number as a plain ``int`` or ``float``, or :class:`Incorrect` saying why it is not one.
+
+    Tensors and arrays must hold exactly one value. Subclasses of int and float
+    are reduced to the plain value (so an ``__eq__`` that always says True
+    changes nothing). ``integer=True``: counts and sizes must be whole numbers
+    of an integer type (``operator.index``), so ``14.0`` is not accepted for a size.
+    """
     if value is None:
         raise NotAttempted()
-    if hasattr(value, "item") and getattr(value, "numel", lambda: 1)() == 1:
+    size = getattr(value, "numel", None) or getattr(value, "size", None)
+    if hasattr(value, "item") and hasattr(value, "shape"):
+        count = size() if callable(size) else size
+        if count != 1:
+            raise Incorrect(f"{what} should be one number, but it is {describe(value)}.")
         value = value.item()
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
+    if isinstance(value, bool):
         raise Incorrect(f"{what} should be a number, but it is {describe(value)}.")
-    if math.isnan(value):
+    if integer:
+        if isinstance(value, float) or (type(value).__module__ == "numpy" and "float" in type(value).__name__):
+            raise Incorrect(f"{what} should be an int, but it is {describe(value)}. Sizes and counts are whole "
+                            f"numbers: use // rather than /, or int(...) where the formula needs a floor.")
+        if not hasattr(type(value), "__index__"):
+            raise Incorrect(f"{what} should be a number, but it is {describe(value)}.")
+        return int.__index__(value) if isinstance(value, int) else int(operator.index(value))
+    if isinstance(value, int):
+        return int.__index__(value)
+    if isinstance(value, float):
+        return float.__float__(value)
+    if type(value).__module__ == "numpy" and hasattr(value, "dtype"):
+        return float(value)
+    raise Incorrect(f"{what} should be a number, but it is {describe(value)}.")
+
+
+def expect_number(value, expected: float, what: str = "Your answer", rel: float = 1e-6, abs_: float = 0.0,
+                  integer: bool | None = None):
+    """Compare a learner's number with ``expected``; NaN, strings and tensors get their own message.
+
+    ``integer`` (default: whether ``expected`` is an int) requires an int, not a float equal to it.
+    """
+    if integer is None:
+        integer = isinstance(expected, int) and not isinstance(expected, bool)
+    if isinstance(value, float) and math.isnan(value):
+        raise Incorrect(f"{what} is NaN; expected {expected}.")
+    value = plain_number(value, what, integer=integer)
+    if isinstance(value, float) and math.isnan(value):
         raise Incorrect(f"{what} is NaN; expected {expected}.")
     if not math.isclose(value, expected, rel_tol=rel, abs_tol=abs_):
         raise Incorrect(f"{what} is {value}, but the expected value is {expected}.")
@@ -187,7 +287,11 @@ def trace_forward(model, x):
     try:
         with torch.no_grad():
             out = model(x)
-    except NotImplementedError:
+    except NotImplementedError as exc:
+        if is_stub(exc):
+            raise
+        raise Incorrect(not_implemented_message(exc)) from None
+    except CheckTimeout:
         raise
     except Exception as exc:
         after = (f" The last layer that ran was `{records[-1][0]}` ({type(records[-1][1]).__name__}), "
@@ -242,7 +346,7 @@ def expect_same_model(model, reference, course_class, x, label: str = "Your mode
     import torch
 
     if model is None:
-        raise NotAttempted("Not attempted yet: your function returns None.")
+        raise Incorrect(f"{label} is None: did your function forget `return`?")
     how = f" Build {build} and load torchvision's state_dict into it." if build else ""
     if model is reference:
         raise Incorrect(f"{label} is torchvision's model itself, not the course's {course_class.__name__}.{how}")
@@ -279,6 +383,79 @@ def expect_same_model(model, reference, course_class, x, label: str = "Your mode
                         f"to {diff:.3g}: were the weights copied with load_state_dict?")
 
 
+class CheckTimeout(BaseException):
+    """Raised inside the learner's code when a check runs past its time limit.
+
+    A BaseException, so a learner's ``except Exception`` cannot swallow it.
+    """
+
+
+def check_time_limit() -> float:
+    """Seconds one check may run: ``COURSE_CHECK_TIMEOUT`` (default 120; 0 turns the limit off)."""
+    try:
+        return float(os.environ.get("COURSE_CHECK_TIMEOUT", "120"))
+    except ValueError:
+        return 120.0
+
+
+class _TimeLimit:
+    """``with _TimeLimit(s):`` raises :class:`CheckTimeout` in the block after ``s`` seconds.
+
+    Uses a real-time interval timer, so it works only in the main thread of a
+    Unix process (where a notebook's cells run); elsewhere there is no limit.
+    """
+
+    def __init__(self, seconds: float):
+        self.seconds = seconds
+        self.active = (seconds > 0 and hasattr(signal, "setitimer")
+                       and threading.current_thread() is threading.main_thread())
+
+    def _expire(self, signum, frame):
+        raise CheckTimeout(self.seconds)
+
+    def __enter__(self):
+        if self.active:
+            self.previous = signal.signal(signal.SIGALRM, self._expire)
+            signal.setitimer(signal.ITIMER_REAL, self.seconds)
+        return self
+
+    def __exit__(self, *exc):
+        if self.active:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, self.previous)
+        return False
+
+
+def timeout_message(exc: CheckTimeout) -> str:
+    own = _own_frames(exc.__traceback__)
+    where = ""
+    if own:
+        f = own[-1]
+        where = f" It was busy in your code at line {f.lineno}" + (f": `{f.line.strip()}`" if f.line else "") + "."
+    return (f"Your answer was still running after {exc.args[0]:g} seconds, so the check stopped it.{where} "
+            f"Look for a loop that never ends or work that grows too fast (set COURSE_CHECK_TIMEOUT to allow "
+            f"more time).")
+
+
+def graded_mode() -> bool:
+    """True while a notebook is being graded (``COURSE_GRADING=1``): no solutions, hints counted."""
+    return os.environ.get("COURSE_GRADING", "").lower() not in ("", "0", "false", "no")
+
+
+def _parse_hint_number(n, count: int):
+    """``hint(2)``, ``hint("2")``, ``hint(2.0)`` all mean hint 2; anything else gets a message, not an error."""
+    if n is None:
+        return None
+    text = str(n).strip().lower().removeprefix("hint").strip().lstrip("#")
+    try:
+        number = float(text)
+    except ValueError:
+        return f"hint() takes a hint number from 1 to {count}, such as hint(2); {describe(n)} is not one."
+    if number != int(number) or not 1 <= number <= count:
+        return f"This question has hints 1 to {count}; there is no hint {text}."
+    return int(number)
+
+
 # --------------------------------------------------------------------------
 # Questions
 # --------------------------------------------------------------------------
@@ -307,14 +484,22 @@ class Question:
 
     # -- for learners ---------------------------------------------------
     def evaluate(self, *answers) -> Result:
-        """Run the check and return a :class:`Result` (no printing, never raises)."""
+        """Run the check and return a :class:`Result` (no printing, never raises on the learner's answer)."""
         label = f"{self.name.upper()}: {self.title}" if self.name else self.title
         if not answers or all(a is None for a in answers):
             return Result(Outcome.NOT_ATTEMPTED, "Not attempted yet: replace the placeholder with your answer, "
                                                  "run the cell, then run the check again.", label)
+        wrong_count = self._answer_count_message(answers)
+        if wrong_count:
+            return Result(Outcome.INCORRECT, wrong_count, label)
         try:
-            note = self.verify(*answers)
-        except NotImplementedError:
+            with _TimeLimit(check_time_limit()):
+                note = self.verify(*answers)
+        except CheckTimeout as exc:
+            return Result(Outcome.INCORRECT, timeout_message(exc), label)
+        except NotImplementedError as exc:
+            if not is_stub(exc):
+                return Result(Outcome.INCORRECT, not_implemented_message(exc), label)
             return Result(Outcome.NOT_ATTEMPTED, "Not attempted yet: your code still raises NotImplementedError. "
                                                  "Replace that line with your code.", label)
         except NotAttempted as exc:
@@ -323,9 +508,21 @@ class Question:
             return Result(Outcome.INCORRECT, str(exc), label)
         except Exception as exc:  # a bug in the checker, not in the learner's answer
             return Result(Outcome.UNCHECKABLE,
-                          f"The checker itself failed ({type(exc).__name__}: {exc}). This is a course bug; "
-                          f"please report it with icdl {__version__}.", label)
+                          f"The checker itself failed ({type(exc).__name__}: {str(exc)[:200]}). This is a "
+                          f"course bug; please report it with icdl {__version__}.", label)
         return Result(Outcome.CORRECT, note or "Correct!", label)
+
+    def _answer_count_message(self, answers) -> str | None:
+        """A message when ``check`` got more or fewer answers than ``verify`` takes, else None."""
+        try:
+            inspect.signature(self.verify).bind(*answers)
+        except TypeError:
+            params = [p for p in inspect.signature(self.verify).parameters.values()
+                      if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+            names = ", ".join(f"`{p.name}`" for p in params)
+            return (f"`{self.name or 'this question'}.check(...)` takes {len(params)} answer"
+                    f"{'s' if len(params) != 1 else ''} ({names}); you passed {len(answers)}.")
+        return None
 
     def check(self, *answers) -> None:
         """Check your answer and print what is right or wrong with it."""
@@ -338,19 +535,27 @@ class Question:
         if strict_mode() and result.outcome is not Outcome.CORRECT:
             raise CheckFailed(f"{result.question}: {result.outcome.value}: {result.message}")
 
-    def hint(self, n: int | None = None) -> None:
-        """Show the next hint (or hint ``n``, counting from 1)."""
+    def hint(self, n=None) -> None:
+        """Show the next hint (or hint ``n``, counting from 1: ``hint(2)`` or ``hint("2")``)."""
         if not self.hints:
             print("No hints for this question.")
             return
-        if n is None:
+        number = _parse_hint_number(n, len(self.hints))
+        if isinstance(number, str):
+            print(number)
+            return
+        if number is None:
             self._hints_shown = min(self._hints_shown + 1, len(self.hints))
-            n = self._hints_shown
-        n = max(1, min(n, len(self.hints)))
-        print(f"💡 Hint {n} of {len(self.hints)}: {self.hints[n - 1]}")
+            number = self._hints_shown
+        self.hints_used = getattr(self, "hints_used", 0) + 1
+        print(f"💡 Hint {number} of {len(self.hints)}: {self.hints[number - 1]}")
 
     def solution(self) -> None:
-        """Show the solution cell(s), read from ``solutions/<notebook>.ipynb``."""
+        """Show the solution cell(s), read from ``solutions/<notebook>.ipynb`` (not while graded)."""
+        self.solutions_used = getattr(self, "solutions_used", 0) + 1
+        if graded_mode():
+            print("Solutions are not available while this notebook is graded.")
+            return
         print(solution_text(self.notebook, self.name))
 
 
