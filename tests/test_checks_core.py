@@ -417,3 +417,24 @@ def test_graded_mode_hides_solutions_and_counts_hints(monkeypatch, capsys):
 
 def test_describe_never_echoes_a_huge_value():
     assert len(describe("x" * 10_000_000)) < 80
+
+
+def test_huge_numbers_are_described_not_crashed_on():
+    result = Size().evaluate(10 ** 5000)
+    assert result.outcome is Outcome.INCORRECT and "5,001 digits" in result.message
+
+
+def test_the_check_time_limit_never_replaces_an_outer_one(monkeypatch):
+    """The grader sets its own limit (SIGALRM) around a check; a check's own limit must not cancel it."""
+    import signal
+
+    monkeypatch.setenv("COURSE_CHECK_TIMEOUT", "5")
+    fired = []
+    previous = signal.signal(signal.SIGALRM, lambda *a: fired.append(True))
+    signal.setitimer(signal.ITIMER_REAL, 30)
+    try:
+        assert Double().evaluate(lambda x: 2 * x).outcome is Outcome.CORRECT
+        assert signal.getitimer(signal.ITIMER_REAL)[0] > 20  # the outer timer still runs
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)

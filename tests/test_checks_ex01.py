@@ -50,6 +50,19 @@ def test_q1_mistakes_are_named():
     assert_incorrect(ex.q1.evaluate(lambda n, kernel_size, stride=1, padding=0, dilation=1:
                                     (n + 2 * padding - dilation * (kernel_size - 1) - 1) // stride),
                      "returned 27; expected 28")
+    # an int subclass whose comparisons always say "equal" is judged by its real value
+    class Liar(int):
+        def __eq__(self, other):
+            return True
+
+        def __ne__(self, other):
+            return False
+
+        __hash__ = int.__hash__
+    assert_incorrect(ex.q1.evaluate(lambda *a, **k: Liar(0)), "conv_output_size(32, 5) returned 0")
+    assert_incorrect(ex.q1.evaluate(lambda n, kernel_size, stride=1, padding=0, dilation=1:
+                                    torch.tensor((n + 2 * padding - dilation * (kernel_size - 1) - 1) / stride + 1)),
+                     "a float", "//")
     # a signature without dilation fails with the learner's TypeError, not a crash
     assert_incorrect(ex.q1.evaluate(lambda n, kernel_size, stride=1, padding=0:
                                     (n + 2 * padding - kernel_size) // stride + 1),
@@ -116,11 +129,21 @@ def test_q3_right_answer_passes_and_matches_pytorch():
 
 
 def test_q3_mistakes_are_named():
-    assert_incorrect(ex.q3.evaluate(3 * 64 * 9, 9_633_856, 73_728), "conv_params", "1,728", "1,792", "forgot the bias")
+    assert_incorrect(ex.q3.evaluate(3 * 64 * 9, 9_633_856, 73_728), "conv_params", "1,728", "forgot the bias")
     assert_incorrect(ex.q3.evaluate(1792, 224 * 224 * 64 + 64, 73_728), "fc_params", "colour channels")
     assert_incorrect(ex.q3.evaluate(1792, 9_633_856, 73_728 + 128), "conv2_params", "bias=False")
-    assert_incorrect(ex.q3.evaluate(1792, 9_633_856, 73_729), "off by +1")
+    assert_incorrect(ex.q3.evaluate(1792, 9_633_856, 73_729), "conv2_params", "too large", "weights")
     assert_incorrect(ex.q3.evaluate(1792.5, 9_633_856, 73_728), "not a whole number")
+    assert_incorrect(ex.q3.evaluate(1792.0, 9_633_856, 73_728), "a float", "//")
+
+
+@pytest.mark.parametrize("answers", [(3 * 64 * 9, 9_633_856, 73_728), (1792, 9_633_856, 73_729),
+                                     (1792, 9_633_855, 73_728), (1000, 9_633_856, 73_728)])
+def test_q3_messages_do_not_print_the_expected_count(answers):
+    message = ex.q3.evaluate(*answers).message
+    for right in ("1,792", "1792", "9,633,856", "9633856", "73,728", "73728"):
+        if right.replace(",", "") not in {str(a) for a in answers}:
+            assert right not in message, message
     assert ex.q3.evaluate(1792, None, None).outcome is Outcome.NOT_ATTEMPTED
 
 
@@ -172,6 +195,13 @@ def test_q5_mistakes_are_named():
     assert_incorrect(ex.q5.evaluate(lambda x, k, s=None: max_pool2d(x, k, s).clamp(min=0)),
                      "every value in a window is negative", "-inf")
     assert_incorrect(ex.q5.evaluate(lambda x, k, s=None: F.max_pool2d(x, k, s)), "switched off")
+
+    def rounds_up(x, k, s=None):  # keeps a partial last window: the output size is rounded up
+        s = s or k
+        h, w = x.shape[-2:]
+        pad_h, pad_w = (-(h - k)) % s, (-(w - k)) % s
+        return max_pool2d(F.pad(x, (0, pad_w, 0, pad_h), value=float("-inf")), k, s)
+    assert_incorrect(ex.q5.evaluate(rounds_up), "rounded the output size up", "whole windows", "(n - k) // s + 1")
     assert F.max_pool2d(torch.ones(1, 1, 2, 2), 2).item() == 1.0  # restored after the check
 
 
@@ -198,24 +228,30 @@ def test_q6_mistakes_are_named():
     assert_incorrect(ex.q6.evaluate(lambda z: torch.exp(z - z.amax(dim=-1, keepdim=True))), "sum to 1")
     assert_incorrect(ex.q6.evaluate(lambda z: softmax(z).sum(dim=-1)), "expected (4, 10)", "keepdim")
 
+    def minus_mean(z):  # shifts by the row mean: fine for [1000, 1001, 1002], overflows for [0, 1000]
+        e = torch.exp(z - z.mean(dim=-1, keepdim=True))
+        return e / e.sum(dim=-1, keepdim=True)
+    assert_incorrect(ex.q6.evaluate(minus_mean), "[0, 1000]", "maximum", "mean")
+
 
 # -- q7: a small CNN built to a spec -----------------------------------------
 class SmallCNN(nn.Module):
-    def __init__(self, pool_after_conv1=True, relu=True, out1=8, extra=False):
+    def __init__(self, pool_after_conv1=True, relu=True, out1=8, extra=False, act=F.relu, pool=nn.MaxPool2d,
+                 head=lambda t: t):
         super().__init__()
         self.conv1 = nn.Conv2d(1, out1, 3, padding=1)
         self.conv2 = nn.Conv2d(out1, 16, 3, padding=1)
-        self.pool = nn.MaxPool2d(2)
+        self.pool = pool(2)
         self.extra = nn.Conv2d(16, 16, 1) if extra else nn.Identity()
         self.fc = nn.Linear(16 * 7 * 7 * (4 if not pool_after_conv1 else 1), 10)
-        self.pool_after_conv1, self.relu = pool_after_conv1, relu
+        self.pool_after_conv1, self.relu, self.act, self.head = pool_after_conv1, relu, act, head
 
     def forward(self, x):
-        act = F.relu if self.relu else (lambda t: t)
+        act = self.act if self.relu else (lambda t: t)
         x = act(self.conv1(x))
         x = self.pool(x) if self.pool_after_conv1 else x
         x = self.pool(act(self.conv2(x)))
-        return self.fc(self.extra(x).flatten(1))
+        return self.head(self.fc(self.extra(x).flatten(1)))
 
 
 def test_q7_right_answer_passes_class_or_instance():
@@ -237,6 +273,18 @@ def test_q7_mistakes_are_named():
             return self.fc(self.conv1(x).flatten(1))
     assert_incorrect(ex.q7.evaluate(Broken), "RuntimeError", "`conv1`")
     assert_incorrect(ex.q7.evaluate(42), "SmallCNN", "int 42")
+
+
+@pytest.mark.parametrize("kw, fragments", [
+    ({"head": lambda t: t.softmax(dim=1)}, ["probabilities", "logits"]),
+    ({"head": lambda t: t.log_softmax(dim=1)}, ["log-probabilities", "logits"]),
+    ({"pool": nn.AvgPool2d}, ["average pooling", "max pooling"]),
+    ({"act": torch.sigmoid}, ["differs from", "your own layers", "ReLU"]),
+])
+def test_q7_right_shapes_wrong_values_are_named(kw, fragments):
+    # Same layers, shapes and parameter count as the spec: only the values, computed with the
+    # learner's own conv1, conv2 and fc in the spec's order, tell these apart.
+    assert_incorrect(ex.q7.evaluate(lambda: SmallCNN(**kw)), *fragments)
 
 
 def test_odd_answers_are_reported_not_crashed():

@@ -70,16 +70,19 @@ def test_q1_wrong_type_and_missing_key():
 
 # -- q2: the Inception module ---------------------------------------------------
 class Inception(nn.Module):
-    def __init__(self, c_in, c1, c3r, c3, c5r, c5, pool_proj, five=5, dim=1, single=False, relu=True):
+    def __init__(self, c_in, c1, c3r, c3, c5r, c5, pool_proj, five=5, dim=1, single=False, relu=True,
+                 pool=nn.MaxPool2d, order=(0, 1, 2, 3), inner_relu=True):
         super().__init__()
+        act = nn.ReLU() if inner_relu else nn.Identity()
         self.b1 = nn.Conv2d(c_in, c1, 1)
-        self.b2 = nn.Sequential(nn.Conv2d(c_in, c3r, 1), nn.ReLU(), nn.Conv2d(c3r, c3, 3, padding=1))
-        self.b3 = nn.Sequential(nn.Conv2d(c_in, c5r, 1), nn.ReLU(), nn.Conv2d(c5r, c5, five, padding=five // 2))
-        self.b4 = nn.Sequential(nn.MaxPool2d(3, 1, 1), nn.Conv2d(c_in, pool_proj, 1))
-        self.dim, self.single, self.relu = dim, single, relu
+        self.b2 = nn.Sequential(nn.Conv2d(c_in, c3r, 1), act, nn.Conv2d(c3r, c3, 3, padding=1))
+        self.b3 = nn.Sequential(nn.Conv2d(c_in, c5r, 1), act, nn.Conv2d(c5r, c5, five, padding=five // 2))
+        self.b4 = nn.Sequential(pool(3, 1, 1), nn.Conv2d(c_in, pool_proj, 1))
+        self.dim, self.single, self.relu, self.order = dim, single, relu, order
 
     def forward(self, x):
         outs = [self.b1(x), self.b2(x), self.b3(x), self.b4(x)]
+        outs = [outs[i] for i in self.order]
         if self.single:
             return F.relu(outs[1])
         out = torch.cat(outs, dim=self.dim)
@@ -124,6 +127,22 @@ def test_q2_missing_padding_and_not_a_class():
     assert_incorrect(ex.q2.evaluate(Inception(192, 64, 96, 128, 16, 32, 32)), "Pass your class itself")
 
 
+def inception_with(**kw):
+    return type("Variant", (Inception,), {"__init__": lambda self, *a: Inception.__init__(self, *a, **kw)})
+
+
+@pytest.mark.parametrize("kw, fragments", [
+    ({"pool": nn.AvgPool2d}, ["pool branch", "average pooling", "3x3 max pool"]),
+    ({"order": (0, 1, 3, 2)}, ["concatenated in the order 1x1, 3x3, pool, 5x5", "1x1, 3x3, 5x5, pool"]),
+    ({"order": (3, 0, 1, 2)}, ["concatenated in the order pool, 1x1, 3x3, 5x5"]),
+    ({"inner_relu": False}, ["no ReLU between", "1x1 reduction"]),
+])
+def test_q2_right_shapes_wrong_values_are_named(kw, fragments):
+    # Same shapes and parameter counts as the right answer: only the values, computed with the
+    # learner's own convolutions wired as the paper wires them, tell these apart.
+    assert_incorrect(ex.q2.evaluate(inception_with(**kw)), *fragments)
+
+
 def test_q2_missing_biases_named():
     class NoBias(Inception):
         def __init__(self, *a):
@@ -145,6 +164,14 @@ def test_q3_correct():
     assert ex.q3.evaluate(stem_output_size).outcome is Outcome.CORRECT
 
 
+def test_q3_success_message_teaches_a_formula_that_holds():
+    message = ex.q3.evaluate(stem_output_size).message
+    assert "(n + 1) // 8" in message and "try n // 8" not in message
+    for n in range(8, 400):
+        assert stem_output_size(n) == (n + 1) // 8, n
+    assert stem_output_size(231) == 29 != 231 // 8  # n = 7 mod 8: n // 8 is one short
+
+
 def test_q3_floor_and_divide_by_8():
     def floor(n):
         n = (n + 2 * 3 - 7) // 2 + 1
@@ -153,7 +180,8 @@ def test_q3_floor_and_divide_by_8():
     assert_incorrect(ex.q3.evaluate(floor), "stem_output_size(224) is 27, expected 28", "ceil_mode=True")
     assert_incorrect(ex.q3.evaluate(lambda n: n // 4), "stem_output_size(224) is 56", "one of the two")
     assert_incorrect(ex.q3.evaluate(lambda n: (n + 1) // 2), "after conv1 only")
-    assert_incorrect(ex.q3.evaluate(lambda n: "28"), "should return an int")
+    assert_incorrect(ex.q3.evaluate(lambda n: "28"), "should be a number", "str")
+    assert_incorrect(ex.q3.evaluate(lambda n: float(stem_output_size(n))), "should be an int", "//")
 
 
 # -- q4: auxiliary loss ---------------------------------------------------------
@@ -200,3 +228,31 @@ def test_q5_planted_mistakes():
                      "is a torchvision model", "not the course's GoogLeNet")
     assert_incorrect(ex.q5.evaluate(lambda tv: googlenet.googlenet(num_classes=7, aux_logits=False)),
                      "missing keys", "aux1.")
+
+
+def wrong_direction(tv_model):
+    model = googlenet.googlenet(num_classes=tv_model.fc.out_features, aux_logits=True)
+    tv_model.load_state_dict(model.state_dict())  # torchvision's model overwritten by the course's
+    return model
+
+
+def test_q5_copy_in_the_wrong_direction():
+    assert_incorrect(ex.q5.evaluate(wrong_direction),
+                     "you copied in the wrong direction: torchvision's weights were overwritten")
+
+
+def test_q5_a_changed_reference_is_named_and_cannot_poison_a_later_check():
+    def to_double(tv_model):
+        tv_model.double()  # changes torchvision's model
+        return load_torchvision(tv_model)
+
+    assert_incorrect(ex.q5.evaluate(to_double), "changed torchvision's model", "torch.float64")
+
+    def breaks_then_raises(tv_model):
+        tv_model.half()
+        with torch.no_grad():
+            next(tv_model.parameters()).zero_()
+        raise RuntimeError("oops")
+
+    assert_incorrect(ex.q5.evaluate(breaks_then_raises), "RuntimeError: oops")
+    assert ex.q5.evaluate(load_torchvision).outcome is Outcome.CORRECT

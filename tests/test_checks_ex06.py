@@ -193,15 +193,25 @@ def with_bias(cin, width, stride=1):
     (projection_always, ["the identity", "bottleneck_params(256, 64, stride=1)"]),
     (bn_with_buffers, ["buffers"]),
     (with_bias, ["no bias"]),
-    (lambda cin, width, stride=1: float(bottleneck_params(cin, width, stride)) + 0.5, ["whole number"]),
+    (lambda cin, width, stride=1: float(bottleneck_params(cin, width, stride)) + 0.5, ["should be an int"]),
+    (lambda cin, width, stride=1: float(bottleneck_params(cin, width, stride)), ["should be an int", "//"]),
+    (lambda cin, width, stride=1: Liar(1), ["is 1"]),
     (lambda cin, width, stride=1: 1, ["is 1", "75,008"]),
 ])
 def test_q2_planted_mistakes_are_named(fn, fragments):
     assert_incorrect(ex.q2.evaluate(fn), *fragments)
 
 
-def test_q2_integral_float_is_accepted():
-    assert ex.q2.evaluate(lambda *a: float(bottleneck_params(*a))).outcome is Outcome.CORRECT
+class Liar(int):
+    """An int whose comparisons always say "equal"."""
+
+    def __eq__(self, other):
+        return True
+
+    def __ne__(self, other):
+        return False
+
+    __hash__ = int.__hash__
 
 
 # -- q3: torchvision weights -----------------------------------------------------
@@ -230,6 +240,41 @@ def test_q3_right_answer_passes():
 ])
 def test_q3_planted_mistakes_are_named(fn, fragments):
     assert_incorrect(ex.q3.evaluate(fn), *fragments)
+
+
+def wrong_direction(tv_model, name):
+    model = getattr(resnet, name)(num_classes=tv_model.fc.out_features).eval()
+    tv_model.load_state_dict(model.state_dict())  # torchvision's model overwritten by the course's
+    return model
+
+
+def forgot_the_buffers(tv_model, name):
+    model = getattr(resnet, name)(num_classes=tv_model.fc.out_features)
+    model.load_state_dict({k: v for k, v in tv_model.named_parameters()}, strict=False)  # no BN statistics
+    return model.eval()
+
+
+def test_q3_copy_in_the_wrong_direction_and_forgotten_buffers():
+    assert_incorrect(ex.q3.evaluate(wrong_direction),
+                     "you copied in the wrong direction: torchvision's weights were overwritten")
+    assert_incorrect(ex.q3.evaluate(forgot_the_buffers), "outputs differ")
+
+
+def test_q3_a_changed_reference_is_named_and_cannot_poison_a_later_check():
+    def to_double(tv_model, name):
+        return course_resnet_from(tv_model.double(), name)
+
+    assert_incorrect(ex.q3.evaluate(to_double), "changed torchvision's model", "torch.float64")
+
+    def replaces_fc_then_raises(tv_model, name):
+        tv_model.fc = nn.Linear(512, 3)
+        tv_model.half()
+        raise RuntimeError("oops")
+
+    assert_incorrect(ex.q3.evaluate(replaces_fc_then_raises), "RuntimeError: oops")
+    assert_incorrect(ex.q3.evaluate(lambda tv, name: (setattr(tv, "fc", nn.Linear(512, 3)), tv)[1]),
+                     "changed torchvision's model", "`fc.weight` now has shape (3, 512)")
+    assert ex.q3.evaluate(course_resnet_from).outcome is Outcome.CORRECT
 
 
 def course_resnet_from_wrong_classes(tv_model, name):
@@ -349,6 +394,9 @@ def test_q6_right_answer_passes():
     ("d", ["(d) is not it", "same number of parameters"]),
     ("e", ["Choose one of a, b, c, d"]),
     (2, ["one letter as a string", "int 2"]),
+    ("x" * 10_000, ["Choose one of a, b, c, d", "..."]),
 ])
 def test_q6_planted_mistakes_are_named(answer, fragments):
-    assert_incorrect(ex.q6.evaluate(answer), *fragments)
+    result = ex.q6.evaluate(answer)
+    assert_incorrect(result, *fragments)
+    assert len(result.message) < 300  # a long answer is not echoed whole

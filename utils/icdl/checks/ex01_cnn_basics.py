@@ -7,9 +7,12 @@ q1     ``conv_output_size(n, kernel_size, ...)``       the formula, on cases run
 q2     ``conv2d(x, weight, bias, stride, padding)``    ``F.conv2d`` (switched off while checking)
 q3     three parameter counts (numbers)                ``nn.Module.parameters()``
 q4     ``receptive_field(layers)``                     the recurrence r += (k - 1) * jump
-q5     ``max_pool2d(x, kernel_size, stride=None)``     ``F.max_pool2d`` (switched off while checking)
-q6     ``softmax(logits)``                             ``torch.softmax``, also on huge logits
-q7     ``SmallCNN`` (an ``nn.Module`` class)           the spec's layer shapes and parameter count
+q5     ``max_pool2d(x, kernel_size, stride=None)``     ``F.max_pool2d`` (switched off while checking), also
+                                                       where (H - k) is not a multiple of the stride
+q6     ``softmax(logits)``                             ``torch.softmax``, also on huge logits and on rows
+                                                       like [0, 1000] (where shifting by the mean overflows)
+q7     ``SmallCNN`` (an ``nn.Module`` class)           the spec's layer shapes and parameter count, and
+                                                       its values: the learner's own layers in the spec's order
 =====  ==============================================  ==========================================
 
 Each check tries to say *which* mistake was made (forgot the bias, flipped
@@ -23,6 +26,7 @@ import contextlib
 import math
 
 from .core import Incorrect, NotAttempted, Question, call, describe, expect_close, register, trace_forward
+from .shared import whole_number
 
 NOTEBOOK = "01_cnn_basics"
 
@@ -39,29 +43,27 @@ def _same(a, b, atol=1e-4, rtol=1e-4) -> bool:
 
 
 def _as_int(value, what: str) -> int:
-    """A learner's whole number (int, NumPy or 1-element tensor) as an ``int``, or :class:`Incorrect`."""
+    """A learner's whole number (int, NumPy or 1-element tensor) as a plain ``int``, or :class:`Incorrect`.
+
+    Floats are refused, even 28.0 (a size is an int: use ``//``), and an ``int`` subclass is reduced to
+    its plain value, so a class whose ``==`` always says True changes nothing (``core.plain_number``).
+    """
     if value is None:
         raise NotAttempted(f"Not attempted yet: {what} is still None.")
-    if hasattr(value, "item") and getattr(value, "numel", lambda: 1)() == 1:
-        value = value.item()
-    if isinstance(value, bool):
-        raise Incorrect(f"{what} should be a whole number, but it is {describe(value)}.")
-    if isinstance(value, float):
-        if value.is_integer():
-            raise Incorrect(f"{what} is {value!r}, a float: sizes and counts are whole numbers. "
+    number = value
+    if hasattr(value, "item") and hasattr(value, "shape"):
+        count = getattr(value, "numel", None)
+        if callable(count) and count() == 1:
+            number = value.item()
+    if isinstance(number, float) or (type(number).__module__ == "numpy" and "float" in type(number).__name__):
+        if float(number).is_integer():
+            raise Incorrect(f"{what} is {describe(value)}: a size or a count must be an int, not a float. "
                             "Use floor division `//` (or int(...)) so the result is an int.")
-        raise Incorrect(f"{what} is {value!r}, not a whole number: the formula rounds down, "
+        raise Incorrect(f"{what} is {describe(value)}, not a whole number: the formula rounds down, "
                         "so use floor division `//`.")
-    try:
-        import numpy as np
-
-        if isinstance(value, np.integer):
-            value = int(value)
-    except ImportError:  # pragma: no cover - NumPy ships with torch
-        pass
-    if not isinstance(value, int):
+    if isinstance(number, bool) or not hasattr(type(number), "__index__"):
         raise Incorrect(f"{what} should be a whole number, but it is {describe(value)}.")
-    return value
+    return whole_number(value, what)
 
 
 @contextlib.contextmanager
@@ -227,35 +229,42 @@ class ParamCounts(Question):
         "bias=False removes the bias term. Check yourself with "
         "sum(p.numel() for p in layer.parameters()).",
     ]
-    # (variable name, the layer it describes, expected, [(wrong value, what it means), ...])
+    # (variable name, the layer it describes, expected, [(wrong value, what it means), ...], how to count it).
+    # A wrong count's message names the mistake, or says too large / too small and how to count:
+    # never the expected count itself, which is the answer.
+    conv_rule = ("A Conv2d has out_channels x in_channels x k x k weights, plus one bias per output "
+                 "channel unless bias=False.")
     items = [
         ("conv_params", "nn.Conv2d(3, 64, kernel_size=3)", 3 * 64 * 3 * 3 + 64, [
             (3 * 64 * 3 * 3, "you forgot the bias: one per output channel (+64)"),
             (64 * 3 * 3 + 64, "you forgot the input channels: each kernel spans all 3 of them"),
             (3 * 64 * 3 + 64, "you used k instead of k x k weights per kernel"),
             (3 * 64 * 3 * 3 + 3 * 64, "the bias is one number per output channel, not per (input, output) pair"),
-        ]),
+        ], conv_rule),
         ("fc_params", "nn.Linear(224 * 224 * 3, 64)", 224 * 224 * 3 * 64 + 64, [
             (224 * 224 * 3 * 64, "you forgot the bias: one per output unit (+64)"),
             (224 * 224 * 64 + 64, "you forgot the 3 colour channels of the input"),
             (224 * 224 * 3 + 64, "each of the 64 units has its own weight for every input"),
-        ]),
+        ], "A Linear layer has in_features x out_features weights, plus one bias per output unit."),
         ("conv2_params", "nn.Conv2d(64, 128, kernel_size=3, bias=False)", 64 * 128 * 3 * 3, [
             (64 * 128 * 3 * 3 + 128, "this layer has bias=False: no bias terms"),
             (128 * 3 * 3, "you forgot the input channels: each kernel spans all 64 of them"),
-        ]),
+        ], conv_rule),
     ]
 
     def verify(self, *answers):
         if len(answers) != len(self.items):
             raise Incorrect(f"Pass the three counts: ex.q3.check(conv_params, fc_params, conv2_params); "
                             f"got {len(answers)} value(s).")
-        for value, (name, layer, expected, mistakes) in zip(answers, self.items):
+        for value, (name, layer, expected, mistakes, rule) in zip(answers, self.items):
             got = _as_int(value, name)
             if got != expected:
                 why = [text for wrong, text in mistakes if wrong == got]
-                raise Incorrect(f"{name} (for {layer}) is {got:,}; expected {expected:,}"
-                                + (f": {why[0]}." if why else f" (off by {got - expected:+,})."))
+                if why:
+                    raise Incorrect(f"{name} (for {layer}) is {got:,}: {why[0]}.")
+                size = "large" if got > expected else "small"
+                raise Incorrect(f"{name} (for {layer}) is {got:,}, which is too {size}. {rule} Count the weights "
+                                f"and the biases separately, then add them.")
         return (f"Correct! The fully connected layer has {self.items[1][2] // self.items[0][2]:,} times "
                 "as many parameters as the convolution, although the convolution computes 64 outputs "
                 "at every position of the image.")
@@ -326,6 +335,9 @@ class MaxPool2d(Question):
             (torch.randn(1, 2, 7, 9, generator=g), 3, 2),
             (torch.randn(2, 1, 6, 6, generator=g) - 3.0, 2, None),  # every value negative
             (torch.randn(1, 4, 10, 7, generator=g), 3, 1),
+            # (H - k) and (W - k) not multiples of the stride: a partial window at the edge must be dropped
+            (torch.randn(1, 3, 8, 10, generator=g), 3, 2),
+            (torch.randn(2, 2, 7, 9, generator=g), 2, None),
         ]
 
     def verify(self, fn):
@@ -347,6 +359,10 @@ class MaxPool2d(Question):
                 extra = ""
                 if s is None and tuple(got.shape) == tuple(F.max_pool2d(x, k, stride=1).shape):
                     extra = " That is the shape for stride 1: stride=None means stride = kernel_size."
+                elif tuple(got.shape) == tuple(F.max_pool2d(x, k, stride=s, ceil_mode=True).shape):
+                    extra = (" You rounded the output size up: max pooling without padding keeps only whole "
+                             "windows, so a partial window at the edge is dropped and each side is "
+                             "(n - k) // s + 1.")
                 raise Incorrect(f"{what} returned shape {tuple(got.shape)}; expected {tuple(expected.shape)}.{extra}")
             if _same(got, F.avg_pool2d(x, k, stride=s)):
                 raise Incorrect(f"{what}: you averaged each window; max pooling keeps the largest value.")
@@ -379,6 +395,8 @@ class Softmax(Question):
             ("logits of shape (2, 3, 5)", 3 * torch.randn(2, 3, 5, generator=g)),
             ("huge logits [[1000, 1001, 1002], [-1000, -1000, -999]]",
              torch.tensor([[1000.0, 1001.0, 1002.0], [-1000.0, -1000.0, -999.0]])),
+            # far apart within a row: shifting by the row mean (500) still overflows; only the max is safe
+            ("logits far apart [[0, 1000], [1000, 0]]", torch.tensor([[0.0, 1000.0], [1000.0, 0.0]])),
         ]
 
     def verify(self, fn):
@@ -400,6 +418,11 @@ class Softmax(Question):
                 raise Incorrect(f"{what} returned shape {tuple(got.shape)}; expected {tuple(expected.shape)} "
                                 "(softmax keeps the shape: use keepdim=True for the sum).")
             if not torch.isfinite(got).all():
+                if "far apart" in label:  # the huge logits passed, so the shift is there but is not the max
+                    raise Incorrect(f"{what} contains NaN or inf: exp overflowed on the row [0, 1000]. Shifting "
+                                    "by the row mean (or any constant other than the maximum) leaves exp(1000 - 500) "
+                                    "= inf in float32; subtract each row's maximum, so the largest exponent is "
+                                    "exp(0) = 1.")
                 raise Incorrect(f"{what} contains NaN or inf: exp overflowed (exp(1000) is inf in float32, "
                                 "and inf / inf is NaN). Subtract each row's maximum before exp.")
             if z.dim() > 1 and _same(got, torch.softmax(z, dim=0)) and not _same(got, expected):
@@ -451,8 +474,9 @@ class SmallCNN(Question):
         kinds = [type(mod).__name__ for _, mod, _ in layers]
         want = [kind for _, kind, _ in SMALL_CNN_SPEC]
         if kinds != want:
+            ran = str(kinds) if len(kinds) <= 8 else str(kinds[:8])[:-1] + f", ... ({len(kinds)} in all)]"
             raise Incorrect(f"The forward pass should run the layers {want} in this order, as nn.Module "
-                            f"attributes; yours ran {kinds}.")
+                            f"attributes; yours ran {ran}.")
         for (name, mod, shape), (spec, _, expected) in zip(layers, SMALL_CNN_SPEC):
             if shape != expected:
                 raise Incorrect(f"Layer `{name}` ({type(mod).__name__}, spec: {spec}) outputs shape {shape} "
@@ -466,6 +490,38 @@ class SmallCNN(Question):
         if n != SMALL_CNN_PARAMS:
             raise Incorrect(f"Your model has {n:,} parameters; the spec has {SMALL_CNN_PARAMS:,} "
                             "(80 + 1,168 + 7,850): remove any extra layers, and keep the biases.")
+        self._check_values(out, [mod for _, mod, _ in layers], x)
+
+    @staticmethod
+    def _check_values(out, layers, x):
+        """Compare with the learner's own conv1, conv2 and fc run in the spec's order."""
+        import torch
+        import torch.nn.functional as F
+
+        conv1, conv2, fc = layers
+
+        def spec(pool=F.max_pool2d, act=F.relu):
+            h = pool(act(F.conv2d(x, conv1.weight, conv1.bias, padding=1)), 2)
+            h = pool(act(F.conv2d(h, conv2.weight, conv2.bias, padding=1)), 2)
+            return F.linear(h.flatten(1), fc.weight, fc.bias)
+
+        with torch.no_grad():
+            want = spec()
+            if _same(out, want, atol=1e-5):
+                return
+            if _same(out, want.softmax(dim=1), atol=1e-5):
+                raise Incorrect("Your model returns probabilities (a softmax of the fc layer's output). Return the "
+                                "logits, the fc layer's output itself: nn.CrossEntropyLoss applies the softmax.")
+            if _same(out, want.log_softmax(dim=1), atol=1e-5):
+                raise Incorrect("Your model returns log-probabilities (a log_softmax of the fc layer's output). "
+                                "Return the logits, the fc layer's output itself: nn.CrossEntropyLoss applies "
+                                "log_softmax.")
+            if _same(out, spec(pool=F.avg_pool2d), atol=1e-5):
+                raise Incorrect("Your model uses average pooling; the spec uses 2x2 max pooling (nn.MaxPool2d(2)).")
+            diff = (out.double() - want.double()).abs().max().item()
+        raise Incorrect(f"The layers and shapes match the spec, but the output differs from your own layers run in "
+                        f"the spec's order (by up to {diff:.3g}): conv1, ReLU, 2x2 max pool, conv2, ReLU, 2x2 max "
+                        f"pool, flatten, fc. Check the activations (ReLU) and the pooling in forward.")
 
     @staticmethod
     def _why(mod, shape, expected) -> str:

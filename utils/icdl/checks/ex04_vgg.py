@@ -1,7 +1,8 @@
 """Checks for the exercise notebook ``04_vgg``: VGG from its configuration list, and its arithmetic.
 
     from icdl.checks import ex04_vgg as ex
-    ex.q1.check(make_layers)          # the feature extractor from a list like [64, "M", 128, ...]
+    ex.q1.check(make_layers)          # the feature extractor from a list like [64, "M", 128, ...]; its values
+                                      # are compared with the learner's own weights in torchvision's layout
     ex.q2.check(receptive_field)      # receptive field of n stacked 3x3 convolutions
     ex.q3.check(stack_weights)        # weights of n stacked 3x3 convolutions, C channels in and out
     ex.q4.check(ratio)                # weights of two 3x3 layers / weights of one 5x5 layer
@@ -10,7 +11,11 @@
 
 from __future__ import annotations
 
-from .core import Incorrect, NotAttempted, Question, call, describe, expect_number, register, trace_forward
+import math
+
+from .core import (Incorrect, NotAttempted, Question, call, describe, expect_number, plain_number,
+                   randomize_bn_stats, register, trace_forward)
+from .shared import whole_number
 
 NOTEBOOK = "04_vgg"
 
@@ -19,12 +24,29 @@ SMALL = [8, "M", 16, 16, "M", 32]
 SMALL_INPUT = (2, 3, 16, 16)
 
 
-def _kinds(module) -> list[str]:
-    """The kind of each child layer (a subclass of nn.ReLU counts as ReLU, and so on)."""
+def _layers(module) -> list:
+    """The layers of an nn.Sequential in the order it runs them (a module used twice is listed twice)."""
+    return list(module)
+
+
+def _kinds(layers) -> list[str]:
+    """The kind of each layer of an nn.Sequential or a list (a subclass of nn.ReLU counts as ReLU, and so on)."""
     from torch import nn
 
     known = (nn.Conv2d, nn.BatchNorm2d, nn.ReLU, nn.MaxPool2d)
-    return [next((k.__name__ for k in known if isinstance(m, k)), type(m).__name__) for m in module.children()]
+    return [next((k.__name__ for k in known if isinstance(m, k)), type(m).__name__) for m in layers]
+
+
+def _listed(kinds: list[str], limit: int = 16) -> str:
+    """A list of layer kinds for a message, never longer than ``limit`` entries."""
+    return str(kinds) if len(kinds) <= limit else str(kinds[:limit])[:-1] + f", ... ({len(kinds)} in all)]"
+
+
+def _pair(value) -> int | tuple:
+    """A pool's kernel_size, stride or padding as one int when both sides agree."""
+    if isinstance(value, (tuple, list)):
+        return value[0] if len(set(value)) == 1 else tuple(value)
+    return value
 
 
 def _verify_layers(fn, batch_norm: bool):
@@ -46,7 +68,7 @@ def _verify_layers(fn, batch_norm: bool):
                         f"(features.0.weight, features.1.weight, ...).")
     want = reference_layers(SMALL, batch_norm=batch_norm)
     kinds, want_kinds = _kinds(got), _kinds(want)
-    convs = [m for m in got.children() if isinstance(m, nn.Conv2d)]
+    convs = [m for m in _layers(got) if isinstance(m, nn.Conv2d)]
     for conv in convs:
         if conv.kernel_size != (3, 3):
             raise Incorrect(f"{label}: every convolution should be 3x3; one is {conv.kernel_size[0]}x{conv.kernel_size[1]}.")
@@ -54,6 +76,12 @@ def _verify_layers(fn, batch_norm: bool):
             raise Incorrect(f"{label}: a convolution has padding {conv.padding[0]} and stride {conv.stride[0]}, so "
                             f"it changes the image size; VGG's 3x3 convolutions use padding=1, stride=1 and keep "
                             f"H and W (only the pools halve them).")
+        if conv.padding_mode != "zeros":
+            raise Incorrect(f"{label}: a convolution uses padding_mode={conv.padding_mode!r}; VGG pads with zeros "
+                            f"(the default, padding_mode='zeros').")
+        if conv.dilation != (1, 1) or conv.groups != 1:
+            raise Incorrect(f"{label}: a convolution has dilation {conv.dilation[0]} and groups {conv.groups}; VGG's "
+                            f"are plain 3x3 convolutions (dilation=1, groups=1).")
     if kinds.count("MaxPool2d") != SMALL.count("M"):
         raise Incorrect(f"{label} has {kinds.count('MaxPool2d')} MaxPool2d layers; expected {SMALL.count('M')}, one "
                         f"for each 'M' in the list.")
@@ -66,8 +94,15 @@ def _verify_layers(fn, batch_norm: bool):
     if not batch_norm and "BatchNorm2d" in kinds:
         raise Incorrect(f"{label} contains BatchNorm2d layers, but batch_norm=False (the paper's VGG has none).")
     if kinds != want_kinds:
-        raise Incorrect(f"{label}: the layers are {kinds}; expected {want_kinds} (conv{', batch norm' if batch_norm else ''}"
-                        f", ReLU for each number; a pool for each 'M'; in the list's order).")
+        bn = ", batch norm" if batch_norm else ""
+        raise Incorrect(f"{label}: the layers are {_listed(kinds)}; expected {want_kinds} (conv{bn}, ReLU for each "
+                        f"number; a pool for each 'M'; in the list's order).")
+    for pool in (m for m in _layers(got) if isinstance(m, nn.MaxPool2d)):
+        k, s, p = _pair(pool.kernel_size), _pair(pool.stride), _pair(pool.padding)
+        if (k, s, p) != (2, 2, 0) or _pair(pool.dilation) != 1:
+            raise Incorrect(f"{label}: a pool is MaxPool2d(kernel_size={k}, stride={s}, padding={p}); VGG's pools "
+                            f"take the max over 2x2 windows with stride 2 and no padding "
+                            f"(nn.MaxPool2d(kernel_size=2, stride=2)), which halves H and W.")
     channels = SMALL_INPUT[1]
     for name, module in got.named_children():
         if isinstance(module, nn.Conv2d):
@@ -77,21 +112,47 @@ def _verify_layers(fn, batch_norm: bool):
                                 f"out_channels: the next layer reads what this one wrote.")
             channels = module.out_channels
     x = torch.randn(*SMALL_INPUT, generator=torch.Generator().manual_seed(0))
+    randomize_bn_stats(got)  # so that a batch norm in the wrong place changes the values
+    got.eval()
     out, records = trace_forward(got, x)
-    for (name, module, shape), (_, _, want_shape) in zip(records, trace_forward(want, x)[1]):
+    want_records = trace_forward(want, x)[1]
+    ran = _kinds([m for _, m, _ in records])
+    if ran != want_kinds:
+        raise Incorrect(f"{label}: your model's forward ran the layers {_listed(ran)}, but it should run every "
+                        f"layer of the list once, in the list's order: {want_kinds}.")
+    for (name, module, shape), (_, _, want_shape) in zip(records, want_records):
         if shape != want_shape:
             hint = ""
             if isinstance(module, nn.Conv2d) and shape[-1] < want_shape[-1]:
                 hint = " The convolution shrinks the image: a 3x3 convolution needs padding=1 to keep H and W."
             raise Incorrect(f"{label}: layer `{name}` ({type(module).__name__}) outputs {shape} for an input of "
                             f"{SMALL_INPUT}; expected {want_shape}.{hint}")
-    if tuple(out.shape) != (2, 32, 4, 4):
-        raise Incorrect(f"{label} outputs {tuple(out.shape)} for an input of {SMALL_INPUT}; expected (2, 32, 4, 4).")
+    if not isinstance(out, torch.Tensor) or tuple(out.shape) != (2, 32, 4, 4):
+        raise Incorrect(f"{label} outputs {describe(out)} for an input of {SMALL_INPUT}; expected shape (2, 32, 4, 4).")
     ours, theirs = got.state_dict(), want.state_dict()
     if ours.keys() != theirs.keys():
-        raise Incorrect(f"{label}: the parameter names {sorted(ours)[:4]}... differ from torchvision's "
-                        f"{sorted(theirs)[:4]}...: keep one flat nn.Sequential, and keep the convolutions' "
-                        f"bias (torchvision keeps it even with batch norm).")
+        extra, missing = sorted(set(ours) - set(theirs)), sorted(set(theirs) - set(ours))
+        parts = ([f"missing {', '.join(missing[:3])}" + (" ..." if len(missing) > 3 else "")] if missing else []) + \
+                ([f"unexpected {', '.join(describe(k, 40) for k in extra[:3])}" + (" ..." if len(extra) > 3 else "")]
+                 if extra else [])
+        raise Incorrect(f"{label}: the parameter names differ from torchvision's ({'; '.join(parts)}): keep one "
+                        f"flat nn.Sequential, and keep the convolutions' bias (torchvision keeps it even with "
+                        f"batch norm).")
+    wrong = [k for k in theirs if tuple(ours[k].shape) != tuple(theirs[k].shape)]
+    if wrong:
+        raise Incorrect(f"{label}: `{wrong[0]}` has shape {tuple(ours[wrong[0]].shape)}; torchvision's has "
+                        f"{tuple(theirs[wrong[0]].shape)}.")
+    # The values: the same layers (the learner's own weights and BN statistics) run as VGG runs them.
+    want.load_state_dict(ours)
+    want.eval()
+    with torch.no_grad():
+        expected = want(x)
+    if not torch.allclose(out.double(), expected.double(), atol=1e-5, rtol=1e-4):
+        diff = (out.double() - expected.double()).abs().max().item()
+        raise Incorrect(f"{label}: the layers have the right kinds, shapes and names, but the output differs from "
+                        f"the one computed with your own layers run as VGG runs them (by up to {diff:.3g}): conv"
+                        f"{', batch norm' if batch_norm else ''}, ReLU for each number and a 2x2 max pool for each "
+                        f"'M', in the list's order. Does your nn.Sequential run every layer, once, in order?")
 
 
 class MakeLayers(Question):
@@ -118,7 +179,7 @@ class ReceptiveField(Question):
 
     def verify(self, fn):
         for n in range(1, 7):
-            got = call(fn, n, doing=f"receptive_field({n})")
+            got = whole_number(call(fn, n, doing=f"receptive_field({n})"), f"receptive_field({n})")
             if got == 3 * n and n > 1:
                 raise Incorrect(f"receptive_field({n}) is {got}, expected {1 + 2 * n}: the windows of neighbouring "
                                 f"outputs overlap, so each layer adds 2 pixels, not 3.")
@@ -138,8 +199,8 @@ class StackWeights(Question):
     def verify(self, fn):
         for c, n in [(64, 2), (256, 3), (10, 1)]:
             want = n * 9 * c * c
-            got = call(fn, c, n, doing=f"stack_weights({c}, {n})")
             what = f"stack_weights({c}, {n})"
+            got = whole_number(call(fn, c, n, doing=what), what)
             if got == want + n * c:
                 raise Incorrect(f"{what} is {got:,}, expected {want:,}: count the weights only, not the {n * c} biases.")
             if got == n * 9 * c:
@@ -156,15 +217,32 @@ class Ratio(Question):
         "Two 3x3 layers: 2 * 9 * C^2 weights; one 5x5 layer: 25 * C^2. C^2 cancels.",
     ]
 
+    # The messages never print the expected ratio: it is the answer.
     def verify(self, value):
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            if abs(value - 25 / 18) < 1e-3:
-                raise Incorrect(f"Your ratio {value:.3f} is upside down: divide the stack's weights (18 C^2) by "
-                                f"the 5x5 layer's (25 C^2).")
-            if abs(value - 9 / 25) < 1e-3:
-                raise Incorrect(f"Your ratio {value:.3f} compares ONE 3x3 layer with the 5x5; the stack has two.")
-        expect_number(value, 18 / 25, "`ratio`", rel=1e-3)
-        return "Correct! 18/25 = 0.72: the stack needs 28% fewer weights and adds a second ReLU."
+        value = plain_number(value, "`ratio`")
+        try:
+            value = float(value)
+        except OverflowError:
+            raise Incorrect("`ratio` is an int far too large for a ratio of two weight counts.") from None
+        if math.isnan(value):
+            raise Incorrect("`ratio` is NaN: divide the number of weights of the stack by that of the 5x5 layer.")
+        if math.isclose(value, 18 / 25, rel_tol=1e-9):
+            return "Correct! 18/25 = 0.72: the stack needs 28% fewer weights and adds a second ReLU."
+        if math.isclose(value, 25 / 18, rel_tol=1e-9):
+            raise Incorrect(f"Your ratio {value:.4g} is upside down: divide the stack's weights by the 5x5 "
+                            f"layer's, not the other way round.")
+        if math.isclose(value, 9 / 25, rel_tol=1e-9):
+            raise Incorrect(f"Your ratio {value:.4g} compares ONE 3x3 layer with the 5x5; the stack has two.")
+        # With biases (bias=True), 2 (9 C^2 + C) / (25 C^2 + C): solve for C and see if it is a channel count.
+        if 25 * value != 18:
+            c = (2 - value) / (25 * value - 18)
+            if c >= 1 and math.isclose(value, 2 * (9 * round(c) + 1) / (25 * round(c) + 1), rel_tol=1e-9):
+                raise Incorrect(f"Your ratio {value:.6g} counts the biases (it is the ratio for C = {round(c)} "
+                                f"with bias=True). The question compares weights only: without the biases C^2 "
+                                f"cancels and the ratio is the same for every C.")
+        raise Incorrect(f"`ratio` is {value:.4g}, which is too {'small' if value < 18 / 25 else 'large'}. Count the "
+                        f"weights of each layer (out x in x k x k, C channels in and out, no biases); C^2 cancels "
+                        f"in the ratio.")
 
 
 class ConvAndFcParams(Question):
@@ -191,14 +269,15 @@ class ConvAndFcParams(Question):
                 raise NotAttempted()
             if not isinstance(got, (tuple, list)) or len(got) != 2:
                 raise Incorrect(f"`conv_and_fc_params` should return a pair (conv, fc); it returned {describe(got)}.")
-            g_conv, g_fc = got
+            g_conv = whole_number(got[0], f"The conv count for {label}")
+            g_fc = whole_number(got[1], f"The fully connected count for {label}")
             if (g_conv, g_fc) == (fc, conv):
                 raise Incorrect(f"For {label} your pair is the wrong way round: return (conv, fc).")
             conv_w = sum(m.weight.numel() for m in model.modules() if isinstance(m, nn.Conv2d))
             fc_w = sum(m.weight.numel() for m in model.modules() if isinstance(m, nn.Linear))
             if (g_conv, g_fc) == (conv_w, fc_w):
-                raise Incorrect(f"For {label} you counted weights only ({conv_w:,}, {fc_w:,}); count the biases too "
-                                f"({conv:,}, {fc:,}).")
+                raise Incorrect(f"For {label} you counted weights only ({conv_w:,}, {fc_w:,}); count the biases "
+                                f"too: p.numel() for every p in m.parameters().")
             expect_number(g_conv, conv, f"The conv count for {label}")
             expect_number(g_fc, fc, f"The fully connected count for {label}")
         return "Correct! The three fully connected layers hold 89% of VGG16's parameters."

@@ -2,18 +2,21 @@
 
     from icdl.checks import ex05_googlenet as ex
     ex.q1.check(inception_macs)      # multiply-adds of each branch, with the 1x1 reductions
-    ex.q2.check(Inception)           # the Inception module (paper flavour) as an nn.Module class
+    ex.q2.check(Inception)           # the Inception module (paper flavour) as an nn.Module class; its values
+                                     # are compared with the learner's own convolutions wired as in the paper
     ex.q3.check(stem_output_size)    # height/width after torchvision's ImageNet stem
     ex.q4.check(googlenet_loss)      # main loss + 0.3 x each auxiliary loss
-    ex.q5.check(load_torchvision)    # the course's GoogLeNet with torchvision's weights
+    ex.q5.check(load_torchvision)    # the course's GoogLeNet with torchvision's weights (copied, not overwritten)
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 
 from .core import (Incorrect, NotAttempted, Question, call, describe, expect_same_model, randomize_bn_stats,
                    register, trace_forward)
+from .shared import call_copy, whole_number
 
 NOTEBOOK = "05_googlenet"
 
@@ -78,11 +81,7 @@ class InceptionMacs(Question):
             if missing:
                 raise Incorrect(f"The dict is missing the key(s) {missing}; expected the keys {list(BRANCHES)}.")
             for branch in BRANCHES:
-                value = got[branch]
-                if hasattr(value, "item"):
-                    value = value.item()
-                if isinstance(value, bool) or not isinstance(value, (int, float)):
-                    raise Incorrect(f"The '{branch}' entry should be a number, but it is {describe(value)}.")
+                value = whole_number(got[branch], f"The '{branch}' entry")
                 if value != want[branch]:
                     why = _macs_diagnosis(branch, value, want[branch], c_in, size, *spec)
                     raise Incorrect(f"{name}, branch '{branch}': expected {want[branch]:,} multiply-adds, "
@@ -102,7 +101,9 @@ class BuildInception(Question):
         "dim 1 is the channel axis of an (N, C, H, W) tensor.",
         "The output has c1 + c3 + c5 + pool_proj channels and the input's height and width.",
     ]
-    CONFIGS = [(192, 64, 96, 128, 16, 32, 32), (48, 8, 12, 16, 4, 8, 8)]
+    # The four 1x1 convolutions have different widths in each config, so each of the learner's convolutions
+    # can be told apart by (in, out, kernel).
+    CONFIGS = [(192, 64, 96, 128, 16, 32, 32), (48, 8, 12, 16, 4, 6, 10)]
 
     def verify(self, cls):
         import torch
@@ -157,7 +158,70 @@ class BuildInception(Question):
                 raise Incorrect(f"Inception{args} has {n:,} parameters; expected {expected:,}.{why} Check each "
                                 f"conv's in/out channels: the 3x3 and 5x5 read the reduced channels, the pool "
                                 f"projection reads the input's {c_in}.")
+            self._check_values(module, x, out, args)
         return "Correct! Four branches, concatenated along the channels."
+
+    @staticmethod
+    def _check_values(module, x, out, args):
+        """Compare with the four branches computed from the learner's own convolutions, wired as in the paper."""
+        import torch
+        import torch.nn.functional as F
+        from torch import nn
+
+        c_in, c1, c3r, c3, c5r, c5, pp = args
+        convs = [m for m in module.modules() if isinstance(m, nn.Conv2d)]
+        roles = {"1x1": (c_in, c1, 1), "3x3 reduce": (c_in, c3r, 1), "3x3": (c3r, c3, 3), "5x5 reduce": (c_in, c5r, 1),
+                 "5x5": (c5r, c5, 5), "pool proj": (c_in, pp, 1)}
+        conv = {}
+        for role, spec in roles.items():
+            found = [m for m in convs if (m.in_channels, m.out_channels, m.kernel_size[0]) == spec]
+            if len(found) != 1:
+                yours = [(m.in_channels, m.out_channels, m.kernel_size[0]) for m in convs]
+                raise Incorrect(f"Expected one convolution (in, out, kernel) = {spec} for the {role} of "
+                                f"Inception{args}; yours are {describe(yours, 200)}.")
+            conv[role] = found[0]
+
+        def c(role, t):
+            m = conv[role]
+            return F.conv2d(t, m.weight, m.bias, padding=m.kernel_size[0] // 2)
+
+        def branches(pool=F.max_pool2d, inner=F.relu):
+            return {"1x1": F.relu(c("1x1", x)),
+                    "3x3": F.relu(c("3x3", inner(c("3x3 reduce", x)))),
+                    "5x5": F.relu(c("5x5", inner(c("5x5 reduce", x)))),
+                    "pool": F.relu(c("pool proj", pool(x, 3, stride=1, padding=1)))}
+
+        def close(a, b):
+            return a.shape == b.shape and torch.allclose(a.double(), b.double(), atol=1e-5, rtol=1e-4)
+
+        with torch.no_grad():
+            right = branches()
+            if close(out, torch.cat([right[b] for b in BRANCHES], dim=1)):
+                return
+            for order in itertools.permutations(BRANCHES):
+                if close(out, torch.cat([right[b] for b in order], dim=1)):
+                    raise Incorrect(f"Your branches are concatenated in the order {', '.join(order)}; the module's "
+                                    f"order is 1x1, 3x3, 5x5, pool: torch.cat([b1, b2, b3, b4], dim=1). The layers "
+                                    f"after the module (and torchvision's weights) expect the channels in this order.")
+            avg, no_inner = branches(pool=F.avg_pool2d), branches(inner=lambda t: t)
+            start = 0
+            for b in BRANCHES:
+                part = out[:, start:start + right[b].shape[1]]
+                start += right[b].shape[1]
+                if close(part, right[b]):
+                    continue
+                if b == "pool" and close(part, avg[b]):
+                    raise Incorrect("The pool branch uses average pooling; the Inception module's pool branch is a "
+                                    "3x3 max pool (stride 1, padding 1) followed by its 1x1 projection.")
+                if b in ("3x3", "5x5") and close(part, no_inner[b]):
+                    raise Incorrect(f"The '{b}' branch has no ReLU between its 1x1 reduction and the {b} "
+                                    f"convolution: GoogLeNet applies a ReLU after every convolution, the reductions "
+                                    f"included.")
+                diff = (part.double() - right[b].double()).abs().max().item()
+                raise Incorrect(f"The channels of the '{b}' branch differ (by up to {diff:.3g}) from that branch "
+                                f"computed with your own convolutions as the paper wires it (stride 1, 'same' "
+                                f"padding, a ReLU after every convolution, a 3x3 max pool before the pool "
+                                f"projection). Check the order of the layers in that branch.")
 
 
 class StemOutputSize(Question):
@@ -185,13 +249,7 @@ class StemOutputSize(Question):
     def verify(self, fn):
         floor = lambda n: (((n + 6 - 7) // 2 + 1 - 3) // 2 + 1 - 3) // 2 + 1  # noqa: E731
         for n in self.SIZES:
-            got = call(fn, n, doing=f"stem_output_size({n})")
-            if got is None:
-                raise NotAttempted("Not attempted yet: your function returns None.")
-            if hasattr(got, "item"):
-                got = got.item()
-            if isinstance(got, bool) or not isinstance(got, int):
-                raise Incorrect(f"stem_output_size({n}) should return an int, but it returned {describe(got)}.")
+            got = whole_number(call(fn, n, doing=f"stem_output_size({n})"), f"stem_output_size({n})")
             want = self.expected(n)
             if got != want:
                 if got == floor(n):
@@ -204,8 +262,9 @@ class StemOutputSize(Question):
                     raise Incorrect(f"stem_output_size({n}) is {got}, expected {want}: that is the size after "
                                     f"conv1 only; the two max pools halve it twice more.")
                 raise Incorrect(f"stem_output_size({n}) is {got}, expected {want}.")
-        return ("Correct! 224 x 224 images reach inception (3a) at 28 x 28. With ceil_mode the stem "
-                "divides by 8 exactly, rounding down: try n // 8.")
+        return ("Correct! 224 x 224 images reach inception (3a) at 28 x 28. The stem divides the side by 8: "
+                "conv1 rounds up, the two ceil_mode pools each halve rounding down, so in all the size is "
+                "(n + 1) // 8 (not n // 8, which is one short when n % 8 == 7).")
 
 
 class AuxLoss(Question):
@@ -246,8 +305,9 @@ class AuxLoss(Question):
         for why, slip in slips:
             if math.isclose(value, slip.item(), rel_tol=1e-5):
                 raise Incorrect(f"Your loss is {value:.4f}, expected {want.item():.4f}: {why}.")
-        raise Incorrect(f"Your loss is {value:.4f}, expected {want.item():.4f} "
-                        f"(main {main.item():.4f} + 0.3 x ({l1.item():.4f} + {l2.item():.4f})).")
+        raise Incorrect(f"Your loss is {value:.4g}, expected {want.item():.4f}. The cross-entropies of the three "
+                        f"heads are: main {main.item():.4f}, aux1 {l1.item():.4f}, aux2 {l2.item():.4f}; check how "
+                        f"you combine them.")
 
 
 class LoadTorchvision(Question):
@@ -264,10 +324,12 @@ class LoadTorchvision(Question):
 
         from ..models.googlenet import GoogLeNet
 
-        torch.manual_seed(0)
-        tv = torchvision.models.googlenet(weights=None, aux_logits=True, init_weights=True, num_classes=7)
-        randomize_bn_stats(tv)  # so a model without the copied BN buffers cannot pass
-        model = call(fn, tv, doing="load_torchvision(tv_model)")
+        def build():
+            torch.manual_seed(0)
+            tv = torchvision.models.googlenet(weights=None, aux_logits=True, init_weights=True, num_classes=7)
+            return randomize_bn_stats(tv)  # so a model without the copied BN buffers cannot pass
+
+        model, tv = call_copy(fn, build, doing="load_torchvision(tv_model)")
         x = torch.randn(2, 3, 96, 96, generator=torch.Generator().manual_seed(1))
         expect_same_model(model, tv, GoogLeNet, x, label="The model from load_torchvision(tv_model)",
                           build="googlenet.googlenet(num_classes=tv_model.fc.out_features, aux_logits=True)",

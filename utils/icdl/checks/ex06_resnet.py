@@ -6,7 +6,8 @@ q      the learner writes                               checked against
 q1     ``BasicBlock(in_channels, out_channels, stride)``  relu(F(x) + shortcut(x)) rebuilt from the
                                                         learner's own layers; identity and projection
 q2     ``bottleneck_params(in_channels, width, stride)``  ``icdl.models.resnet.Bottleneck`` counted
-q3     ``course_resnet_from(tv_model, name)``           torchvision's state_dict and outputs
+q3     ``course_resnet_from(tv_model, name)``           torchvision's state_dict and outputs; torchvision's
+                                                        model must be left unchanged (the copy's direction)
 q4     ``conv_grad_norms(model, x, y)``                 ``torch.autograd.grad`` on the 3x3 weights
 q5     ``stage_output_shapes(image_size, ...)``         shapes traced through real ResNets
 q6     ``degradation_answer`` (a letter)                the paper's Figures 1 and 4
@@ -22,7 +23,8 @@ from __future__ import annotations
 
 import functools
 
-from .core import Incorrect, NotAttempted, Question, call, describe, expect_same_model, register
+from .core import Incorrect, NotAttempted, Question, call, describe, expect_same_model, randomize_bn_stats, register
+from .shared import call_copy, whole_number
 
 NOTEBOOK = "06_resnet"
 
@@ -35,18 +37,6 @@ def _close(a, b, atol=1e-4, rtol=1e-4) -> bool:
 
     return (isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor) and a.shape == b.shape
             and torch.allclose(a.detach().double(), b.detach().double(), atol=atol, rtol=rtol))
-
-
-def _as_int(value, what: str) -> int:
-    if value is None:
-        raise NotAttempted(f"Not attempted yet: {what} is still None.")
-    if hasattr(value, "item") and getattr(value, "numel", lambda: 1)() == 1:
-        value = value.item()
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise Incorrect(f"{what} should be a whole number, but it is {describe(value)}.")
-    return value
 
 
 def _shape(t):
@@ -227,7 +217,7 @@ class BottleneckParams(Question):
 
         for cin, width, stride in self.cases:
             label = f"bottleneck_params({cin}, {width}, stride={stride})"
-            got = _as_int(call(fn, cin, width, stride, doing=f"`{label}`"), label)
+            got = whole_number(call(fn, cin, width, stride, doing=f"`{label}`"), label)
             out = 4 * width
             down = resnet.projection_shortcut(cin, out, stride) if (stride != 1 or cin != out) else None
             expected = sum(p.numel() for p in resnet.Bottleneck(cin, width, stride, down).parameters())
@@ -251,7 +241,8 @@ def _torchvision_model(name: str, num_classes: int, seed: int = 0):
     import torchvision
 
     torch.manual_seed(seed)
-    return getattr(torchvision.models, name)(weights=None, num_classes=num_classes).eval()
+    model = getattr(torchvision.models, name)(weights=None, num_classes=num_classes).eval()
+    return randomize_bn_stats(model)  # so a model without the copied BN buffers cannot pass
 
 
 class LoadTorchvision(Question):
@@ -270,9 +261,8 @@ class LoadTorchvision(Question):
         from ..models import resnet
 
         for name, classes in self.cases:
-            tv = _torchvision_model(name, classes)
             label = f"`course_resnet_from(<torchvision {name} with {classes} classes>, {name!r})`"
-            model = call(fn, tv, name, doing=label)
+            model, tv = call_copy(fn, functools.partial(_torchvision_model, name, classes), name, doing=label)
             x = torch.randn(2, 3, 64, 64, generator=torch.Generator().manual_seed(0))
             expect_same_model(model, tv, resnet.ResNet, x, label=label,
                               build=f"resnet.{name}(num_classes=tv_model.fc.out_features)")
@@ -324,7 +314,7 @@ class GradientNorms(Question):
                                 f"{describe(value)}.")
             try:
                 got[i] = [float(v) for v in value]
-            except (TypeError, ValueError, RuntimeError):
+            except (TypeError, ValueError, RuntimeError, OverflowError):
                 raise Incorrect("`conv_grad_norms` should return a list of numbers (use `.item()`), but it "
                                 f"returned {describe(value[0]) if value else 'an empty list'} items.") from None
         first, second = got
@@ -413,7 +403,9 @@ class StageShapes(Question):
             if value is None:
                 raise NotAttempted()
             try:
-                got = [tuple(int(v) for v in s) for s in value]
+                if isinstance(value, (str, bytes)) or any(isinstance(s, (str, bytes)) for s in value):
+                    raise TypeError
+                got = [tuple(whole_number(v, f"A size in the list from {label}") for v in s) for s in value]
             except (TypeError, ValueError):
                 raise Incorrect(f"{label} should return a list of four (C, H, W) tuples, but it returned "
                                 f"{describe(value)}.") from None
@@ -472,7 +464,7 @@ class Degradation(Question):
             return "Correct! A deeper plain network fits its own training data worse: an optimisation problem."
         if letter in self.wrong:
             raise Incorrect(f"({letter}) is not it. {self.wrong[letter]}")
-        raise Incorrect(f"Choose one of a, b, c, d; you gave {answer!r}.")
+        raise Incorrect(f"Choose one of a, b, c, d; you gave {describe(answer)}.")
 
 
 q1 = WriteBasicBlock()
