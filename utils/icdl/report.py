@@ -49,11 +49,11 @@ class SeedSummary:
         return len(self.values)
 
     def text(self, fmt: str = ".3f", scale: float = 1.0, unit: str = "") -> str:
-        """``"0.871 ± 0.004 (3 seeds: 0.867-0.875)"``; ``scale=100, unit="%"`` for percentages."""
+        """``"0.871 ± 0.004 (3 seeds: 0.867 to 0.875)"``; ``scale=100, unit="%"`` for percentages."""
         f = lambda v: format(v * scale, fmt)  # noqa: E731
         if self.n == 1:
             return f"{f(self.mean)}{unit} (1 seed)"
-        return f"{f(self.mean)}{unit} ± {f(self.std)} ({self.n} seeds: {f(self.lo)}-{f(self.hi)}{unit})"
+        return f"{f(self.mean)}{unit} ± {f(self.std)} ({self.n} seeds: {f(self.lo)} to {f(self.hi)}{unit})"
 
 
 def seed_summary(values: Iterable[float]) -> SeedSummary:
