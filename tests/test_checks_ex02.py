@@ -4,7 +4,7 @@ planted wrong answers fail with a message that says what is wrong."""
 import pytest
 import torch
 from checkhelpers import stub
-from icdl import data
+from icdl import baselines, data
 from icdl.checks import ex02_lenet as ex
 from icdl.checks.core import Outcome
 from icdl.models import lenet
@@ -196,9 +196,11 @@ def test_q4_train_step():
 
 # --------------------------------------------------------------------- Q5
 @pytest.fixture(scope="module")
-def digits_test():
-    """A held-out set the checker scores on: the MNIST stand-in's test split."""
-    return data.load("mnist", split="test", source="standin")
+def held_out():
+    """A small held-out set the checker scores on, and training images for its 1-NN baseline."""
+    test = data.take(data.load("mnist", split="test", source="standin"), 300, seed=0)
+    references = data.take(data.load("mnist", split="train", source="standin"), 2000, seed=0)
+    return test, references
 
 
 def trained_lenet(steps=60):
@@ -217,19 +219,53 @@ def trained_lenet(steps=60):
     return model.eval()
 
 
-def test_q5_accuracy_band(digits_test, monkeypatch):
+def test_q5_accuracy_band(held_out, monkeypatch):
+    test, references = held_out
     monkeypatch.setenv("COURSE_BUDGET", "smoke")
-    q = ex.TrainedAccuracy(test_set=digits_test)
-    assert "band for smoke: >= 50%" in correct(q, trained_lenet())
+    q = ex.TrainedAccuracy(test_set=test, train_set=references)
+    trained = trained_lenet()
+    assert "band for smoke: >= 50%" in correct(q, trained)
     not_attempted(q, None)
     torch.manual_seed(0)
     msg = wrong(q, lenet.LeNet5("modern", c1_padding=2))  # untrained: about chance
-    assert "the smoke budget asks for at least 50%" in msg and "stand-in" in msg
+    assert "the smoke budget asks for at least 50%" in msg and test.source in msg
     msg = wrong(q, lenet.LeNet5("modern"))  # expects 32x32 inputs
-    assert "RuntimeError" in msg and f"({len(digits_test)}, 1, 28, 28)" in msg
+    assert "RuntimeError" in msg and f"({len(test)}, 1, 28, 28)" in msg
     assert "should be a Module" in wrong(q, "model")
+
+
+def test_q5_quick_and_full_ask_for_more_than_1nn(held_out, monkeypatch):
+    test, references = held_out
+    q = ex.TrainedAccuracy(test_set=test, train_set=references)
+    bar = ex.nearest_neighbour_bar(references, test)
+    assert bar == baselines.nearest_neighbour(references, test, max_train=None)
+    assert bar > ex.SMOKE_BAR  # the bar of quick and full sits above the smoke floor and far above chance
+    for budget in ("quick", "full"):
+        monkeypatch.setenv("COURSE_BUDGET", budget)
+        msg = wrong(q, lenet.LeNet5("modern", c1_padding=2))
+        assert f"the {budget} budget asks for more than a simple baseline" in msg
+        assert f"scores {bar:.2%} on the same test images" in msg and "2,000 training images" in msg
+
+
+def test_q5_passes_a_model_that_beats_1nn(held_out, monkeypatch):
+    """A model right on (nearly) every test image is far above the 1-NN bar: the check accepts it."""
+    test, references = held_out
     monkeypatch.setenv("COURSE_BUDGET", "quick")
-    assert "quick budget asks for at least 80%" in wrong(q, lenet.LeNet5("modern", c1_padding=2))
+    q = ex.TrainedAccuracy(test_set=test, train_set=references)
+
+    class Oracle(nn.Module):  # looks each test image up by its pixel sum
+        def __init__(self):
+            super().__init__()
+            self.scale = nn.Parameter(torch.ones(()))
+            self.lookup = {img.float().sum().item(): int(label) for img, label in zip(test.images, test.labels)}
+
+        def forward(self, x):
+            raw = (x * torch.tensor(test.std).view(1, -1, 1, 1) + torch.tensor(test.mean).view(1, -1, 1, 1)) * 255
+            keys = raw.round().flatten(1).sum(1).tolist()
+            return F.one_hot(torch.tensor([self.lookup.get(round(k), 0) for k in keys]), 10).float() * self.scale
+
+    msg = correct(q, Oracle())
+    assert "points above the baseline" in msg and "one-nearest-neighbour" in msg
 
 
 # --------------------------------------------------------------------- Q6

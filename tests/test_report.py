@@ -16,6 +16,8 @@ def test_seed_summary_numbers_and_text():
     assert s.n == 3 and s.mean == pytest.approx(0.87) and s.std == pytest.approx(0.01)  # sample std (n - 1)
     assert (s.lo, s.hi) == (0.86, 0.88)
     assert s.text(".1f", 100, "%") == "87.0% ± 1.0 (3 seeds: 86.0 to 88.0%)"
+    signed = report.seed_summary([-0.02, -0.03]).text("+.1f", 100, " points")
+    assert signed.startswith("-2.5 points ± 0.7 (2 seeds: -3.0 to -2.0 points)")
     one = report.seed_summary([np.float32(0.5)])
     assert one.std == 0.0 and one.text(".2f") == "0.50 (1 seed)"
     with pytest.raises(ValueError, match="at least one"):

@@ -53,7 +53,8 @@ class SeedSummary:
         f = lambda v: format(v * scale, fmt)  # noqa: E731
         if self.n == 1:
             return f"{f(self.mean)}{unit} (1 seed)"
-        return f"{f(self.mean)}{unit} ± {f(self.std)} ({self.n} seeds: {f(self.lo)} to {f(self.hi)}{unit})"
+        spread = format(self.std * abs(scale), fmt.replace("+", ""))  # a spread has no sign
+        return f"{f(self.mean)}{unit} ± {spread} ({self.n} seeds: {f(self.lo)} to {f(self.hi)}{unit})"
 
 
 def seed_summary(values: Iterable[float]) -> SeedSummary:

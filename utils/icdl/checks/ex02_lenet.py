@@ -5,7 +5,7 @@
     ex.q2.check(params)          # parameters per layer
     ex.q3.check(LeNet5)          # the network as an nn.Module class
     ex.q4.check(train_step)      # one optimisation step
-    ex.q5.check(model)           # a trained model, scored on the held-out test set
+    ex.q5.check(model)           # a trained model: beats 1-NN on the held-out test set
     ex.q6.check(answer)          # which split selects the epoch
 """
 
@@ -294,35 +294,56 @@ class TrainStep(Question):
 
 
 # ---------------------------------------------------------------------------
-# Q5: a trained model in its budget's accuracy band
+# Q5: a trained model that beats a simple baseline on the same data
 # ---------------------------------------------------------------------------
-# Lowest test accuracy accepted, by budget, for real MNIST and for the offline stand-in.
-BANDS = {
-    "real": {"smoke": 0.5, "quick": 0.95, "full": 0.99},
-    "standin": {"smoke": 0.5, "quick": 0.8, "full": 0.9},
-}
+# The smoke budget trains for seconds and only shows that training works: its bar sits well above chance (10%).
+# The quick and full budgets ask for more than one-nearest-neighbour on raw pixels scores on the same test set,
+# with every image of the training split as a reference (about 97% on MNIST, 85% on Fashion-MNIST).
+SMOKE_BAR = 0.5
+_BASELINE_CACHE: dict = {}
 
 
 def held_out_set():
-    """The MNIST test split (the offline stand-in when MNIST cannot be had)."""
+    """The test split of ``data.load("mnist")``: MNIST, or what stands in for it on this machine."""
     from .. import data
 
     return data.load("mnist", split="test")
 
 
+def reference_set():
+    """The training split of the same data: the references of the 1-NN baseline."""
+    from .. import data
+
+    return data.load("mnist", split="train")
+
+
+def nearest_neighbour_bar(train_set, test_set) -> float:
+    """Test accuracy of 1-NN on raw pixels with all of ``train_set`` as references (cached per data)."""
+    from .. import baselines
+
+    key = (train_set.source, len(train_set), int(train_set.labels.sum()), test_set.source, len(test_set),
+           int(test_set.labels.sum()))
+    if key not in _BASELINE_CACHE:
+        _BASELINE_CACHE[key] = baselines.nearest_neighbour(train_set, test_set, max_train=None)
+    return _BASELINE_CACHE[key]
+
+
 class TrainedAccuracy(Question):
-    title = "train LeNet-5 into the accuracy band of your budget"
+    title = "train LeNet-5 to beat a simple baseline on the held-out test set"
     hints = [
         "Check the learning curves: if the validation accuracy still rises at the last epoch, train for more "
         "epochs; if the training loss barely moves, raise the learning rate (AdamW around 1e-3 to 3e-3 works).",
         "The model must take the images as `DeviceLoader` gives them: 28x28, normalised with the dataset's "
         "mean and std; pad C1 with `padding=2` (or use `c1_padding=2`).",
+        "A learning rate that decays to zero over the run (train.warmup_cosine) usually adds a point or more "
+        "at the end of a short run.",
         "Select the epoch on the validation split (train.fit does with keep_best=True), never on the test set.",
     ]
 
-    def __init__(self, test_set=None):
+    def __init__(self, test_set=None, train_set=None):
         super().__init__()
-        self.test_set = test_set  # None: load the MNIST test split when checking
+        self.test_set = test_set  # None: load the test split of data.load("mnist") when checking
+        self.train_set = train_set  # None: its training split, for the 1-NN baseline
 
     def verify(self, model):
         import torch
@@ -333,8 +354,6 @@ class TrainedAccuracy(Question):
         expect_type(model, nn.Module, "`model`")
         test = self.test_set if self.test_set is not None else held_out_set()
         budget = env.get_budget()
-        kind = "standin" if test.standin else "real"
-        band = BANDS[kind][budget]
         try:
             device = next(model.parameters()).device
         except StopIteration:
@@ -354,11 +373,21 @@ class TrainedAccuracy(Question):
         finally:
             model.train(was_training)
         acc = correct / len(test)
-        which = "the offline stand-in" if test.standin else "MNIST"
-        if acc < band:
-            raise Incorrect(f"Test accuracy {acc:.2%} on {len(test):,} images of {which}; the {budget} budget asks "
-                            f"for at least {band:.0%}. Train longer or with a higher learning rate; see the hints.")
-        return f"Correct! Test accuracy {acc:.2%} on {len(test):,} images of {which} (band for {budget}: >= {band:.0%})."
+        scored = f"Test accuracy {acc:.2%} on {len(test):,} images of {test.source}"
+        if budget == "smoke":
+            if acc < SMOKE_BAR:
+                raise Incorrect(f"{scored}; the smoke budget asks for at least {SMOKE_BAR:.0%} (chance is about "
+                                f"{1 / len(test.classes):.0%}). Train longer or with a higher learning rate; "
+                                f"see the hints.")
+            return f"Correct! {scored} (band for smoke: >= {SMOKE_BAR:.0%}, well above chance)."
+        references = self.train_set if self.train_set is not None else reference_set()
+        bar = nearest_neighbour_bar(references, test)
+        baseline = (f"one-nearest-neighbour on raw pixels, with the {len(references):,} training images as "
+                    f"references, scores {bar:.2%} on the same test images")
+        if acc <= bar:
+            raise Incorrect(f"{scored}; the {budget} budget asks for more than a simple baseline: {baseline}. "
+                            f"Train longer or with a better schedule; see the hints.")
+        return f"Correct! {scored}, {100 * (acc - bar):.1f} points above the baseline: {baseline}."
 
 
 # ---------------------------------------------------------------------------
