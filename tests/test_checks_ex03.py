@@ -60,7 +60,7 @@ def test_q3():
     assert ex.q3.evaluate(alexnet.PAPER).outcome is Outcome.CORRECT
     assert ex.q3.evaluate(list(alexnet.PAPER)).outcome is Outcome.CORRECT
     assert ex.q3.evaluate(None).outcome is Outcome.NOT_ATTEMPTED
-    assert_incorrect(ex.q3, alexnet.ONE_WEIRD_TRICK, "conv1: out_channels is 64", "paper's is 96")
+    assert_incorrect(ex.q3, alexnet.TORCHVISION, "conv1: out_channels is 64", "paper's is 96")
     no_groups = (alexnet.PAPER[0], ConvSpec(256, 5, padding=2, lrn=True, pool=True), *alexnet.PAPER[2:])
     assert_incorrect(ex.q3, no_groups, "conv2: groups is 1", "paper's is 2", "own GPU")
     conv3_split = (*alexnet.PAPER[:2], ConvSpec(384, 3, padding=1, groups=2), *alexnet.PAPER[3:])

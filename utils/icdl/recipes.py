@@ -1,6 +1,7 @@
-"""The course's full CIFAR-10 training recipe, in one readable place.
+"""The course's reference recipe for ResNet-18 on CIFAR-10, in one readable place.
 
-The recipe (the seed lesson's, used by chapter 06 and later chapters):
+The reference recipe (``REFERENCE``; chapter 06 runs it, scaled to its budget,
+and the training-craft page ``craft/reference_recipe.md`` walks through it):
 
 * data: RandomCrop(32, padding=4) and horizontal flip, plus ColorJitter,
   RandAugment and RandomErasing in the per-image (PIL) pipeline;
@@ -21,7 +22,7 @@ Two input pipelines, chosen with ``pipeline=``:
   reproduces the crop and the flip and leaves the rest out: RandAugment has
   no batched version here, and BatchAugment's approximations of ColorJitter
   (brightness, contrast) and RandomErasing stay off in this recipe.
-* ``"pil"``: the seed lesson's per-image torchvision pipeline
+* ``"pil"``: the reference recipe's per-image torchvision pipeline
   (:func:`icdl.data.pil_train_transforms` through :func:`icdl.data.torch_loader`),
   with every augmentation above, but limited by the CPU (Colab has two cores).
 """
@@ -53,14 +54,12 @@ class Recipe:
     eval_batch_size: int = 512
 
     def scaled(self, **changes) -> "Recipe":
-        """A copy with some fields changed: ``SEED_RECIPE.scaled(epochs=3)``."""
+        """A copy with some fields changed: ``REFERENCE.scaled(epochs=3)``."""
         return replace(self, **changes)
 
 
-SEED_RECIPE = Recipe()
-# A shorter schedule for a 10-minute T4 session. NOT the seed's recipe and not
-# yet measured: offered as an alternative, see chapter 06.
-SHORT_RECIPE = Recipe(epochs=30, warmup_epochs=2, batch_size=256, lr=2e-3)
+# The reference recipe: 100 epochs of the hyperparameters above.
+REFERENCE = Recipe()
 
 
 @dataclass
@@ -91,7 +90,7 @@ def make_optimizer(model: nn.Module, recipe: Recipe) -> torch.optim.Optimizer:
 
 
 def train_cifar10(model: nn.Module, train_ds: data.ImageSet, val_ds: data.ImageSet, test_ds: data.ImageSet,
-                  recipe: Recipe = SEED_RECIPE, *, device=None, pipeline: str = "fast", resize=None,
+                  recipe: Recipe = REFERENCE, *, device=None, pipeline: str = "fast", resize=None,
                   checkpoint: str | Path | None = None, progress: bool = True, seed: int = 0) -> RecipeResult:
     """Train ``model`` with the recipe, select the best epoch on ``val_ds``, report ``test_ds`` once.
 

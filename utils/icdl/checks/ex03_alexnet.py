@@ -25,10 +25,10 @@ def conv_out(n: int, k: int, s: int = 1, p: int = 0) -> int:
 
 def alexnet_shapes(size: int = 224) -> list[tuple[int, int, int]]:
     """(C, H, W) after each layer of ``LAYERS``, from the configuration (no model needed)."""
-    from ..models.alexnet import ONE_WEIRD_TRICK
+    from ..models.alexnet import TORCHVISION
 
     shapes, n = [], size
-    for spec in ONE_WEIRD_TRICK:
+    for spec in TORCHVISION:
         n = conv_out(n, spec.kernel_size, spec.stride, spec.padding)
         shapes.append((spec.out_channels, n, n))
         if spec.pool:
@@ -202,8 +202,7 @@ class Transfer(Question):
             raise Incorrect("`transfer` changed the weights of torchvision's model; it should only copy them.")
         x = torch.randn(2, 3, 64, 64, generator=torch.Generator().manual_seed(1))
         expect_same_model(model, reference, AlexNet, x, label="The model from `transfer`",
-                          build="alexnet.alexnet() (the one-weird-trick variant that torchvision follows, "
-                                "not the paper's)")
+                          build="alexnet.alexnet() (the torchvision variant, not the paper's)")
         return "Correct! Same names, same shapes, same outputs: the course's AlexNet is torchvision's."
 
 

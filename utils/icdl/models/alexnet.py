@@ -6,10 +6,13 @@ Two configurations, both written as data so they can be checked row by row:
   96-256-384-384-256 filters, local response normalisation (LRN) after conv1
   and conv2, and ``groups=2`` where the paper split a layer across two GPUs
   (each GPU saw only its own half of the previous layer's channels).
-* ``ONE_WEIRD_TRICK``: the single-GPU variant that torchvision's ``alexnet``
-  implements (its docstring points to Krizhevsky 2014, arXiv:1404.5997):
-  64-192-384-256-256 filters, no LRN, no groups. **Only this one loads
-  torchvision's weights** (``strict=True``); the paper variant has other shapes.
+* ``TORCHVISION``: the single-GPU variant that torchvision's ``alexnet``
+  implements: 64-192-384-256-256 filters, no LRN, no groups. torchvision's
+  docstring points to Krizhevsky's 2014 note "One weird trick"
+  (arXiv:1404.5997), whose network has 64-192-384-384-256 filters; the 256
+  in conv4 comes from cuda-convnet2's one-GPU configuration, so the course
+  names the variant after torchvision. **Only this one loads torchvision's
+  weights** (``strict=True``); the paper variant has other shapes.
 
 Layout of the network (names match torchvision's ``state_dict`` keys)::
 
@@ -53,8 +56,9 @@ PAPER = (
     ConvSpec(256, 3, padding=1, groups=2, pool=True),
 )
 
-# torchvision.models.alexnet ("one weird trick" variant, one GPU).
-ONE_WEIRD_TRICK = (
+# torchvision.models.alexnet (one GPU). The "one weird trick" note has 384 filters in conv4;
+# torchvision's 256 follows cuda-convnet2's one-GPU configuration.
+TORCHVISION = (
     ConvSpec(64, 11, stride=4, padding=2, pool=True),
     ConvSpec(192, 5, padding=2, pool=True),
     ConvSpec(384, 3, padding=1),
@@ -62,7 +66,7 @@ ONE_WEIRD_TRICK = (
     ConvSpec(256, 3, padding=1, pool=True),
 )
 
-CONFIGS = {"paper": PAPER, "one_weird_trick": ONE_WEIRD_TRICK}
+CONFIGS = {"paper": PAPER, "torchvision": TORCHVISION}
 
 
 def local_response_norm() -> nn.LocalResponseNorm:
@@ -104,12 +108,12 @@ def make_features(config, in_channels: int = 3, width: float = 1.0, cifar_stem: 
 class AlexNet(nn.Module):
     """AlexNet: (N, in_channels, H, W) -> (N, num_classes) logits.
 
-    ``config`` is ``PAPER`` or ``ONE_WEIRD_TRICK`` (or your own tuple of
+    ``config`` is ``PAPER`` or ``TORCHVISION`` (or your own tuple of
     :class:`ConvSpec`); ``width`` scales every conv layer's channels and
     ``hidden`` the two 4096-unit fully connected layers, for CPU-sized runs.
     """
 
-    def __init__(self, config=ONE_WEIRD_TRICK, num_classes: int = 1000, *, in_channels: int = 3,
+    def __init__(self, config=TORCHVISION, num_classes: int = 1000, *, in_channels: int = 3,
                  width: float = 1.0, hidden: int = 4096, dropout: float = 0.5,
                  cifar_stem: bool = False, pool_size: int | None = None):
         super().__init__()
@@ -156,8 +160,8 @@ def he_init_(model: nn.Module) -> nn.Module:
 
 
 def alexnet(num_classes: int = 1000, **kwargs) -> AlexNet:
-    """torchvision's AlexNet (one-weird-trick variant): loads its ``state_dict`` with strict=True."""
-    return AlexNet(ONE_WEIRD_TRICK, num_classes, **kwargs)
+    """torchvision's AlexNet (the torchvision variant): loads its ``state_dict`` with strict=True."""
+    return AlexNet(TORCHVISION, num_classes, **kwargs)
 
 
 def alexnet_paper(num_classes: int = 1000, **kwargs) -> AlexNet:
