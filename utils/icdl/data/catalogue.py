@@ -178,7 +178,9 @@ def load(name: str, split: str = "train", source: str | None = None) -> ImageSet
             if source == "real":
                 raise
             _UNAVAILABLE[key] = exc
-            if allow_download:
+            if "damaged" in str(exc):
+                why = str(exc)
+            elif allow_download:
                 why = f"{title} could not be downloaded: {downloads.friendly_reason(exc)}"
             else:
                 why = f"{title} is not on this machine and CI runs do not download"
