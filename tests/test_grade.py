@@ -200,7 +200,7 @@ def test_a_trained_model_is_scored_from_its_state_dict_in_a_clean_process(tmp_pa
                     raise Incorrect("the weight is not the identity")
 
         q1 = Trained()
-        register("98_demo", q1=q1)
+        QUESTIONS = register("98_demo", q1=q1)
     '''))
     folder = tmp_path / "subs"
     folder.mkdir()

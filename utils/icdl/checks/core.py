@@ -587,10 +587,16 @@ def solution_text(notebook: str, name: str) -> str:
 
 
 def register(notebook: str, **questions: Question) -> dict[str, Question]:
-    """Name the questions of one exercise notebook: ``q1 = ...`` in the module."""
+    """Name the questions of one exercise notebook and return its table of questions.
+
+    Every checks module ends with ``QUESTIONS = register(NOTEBOOK, q1=q1, q2=q2, ...)``:
+    the grader reads that table (never the module's other globals).
+    """
     for name, q in questions.items():
+        if not isinstance(q, Question):
+            raise TypeError(f"{name} is {type(q).__name__}, not a Question")
         q.notebook, q.name = notebook, name
-    return questions
+    return dict(questions)
 
 
 def _log(question: Question, result: Result) -> None:

@@ -246,4 +246,4 @@ class ActivationGradients(Question):
 
 
 q1, q2, q3, q4, q5 = LayerShapes(), ConvParams(), PaperConfig(), Transfer(), ActivationGradients()
-register(NOTEBOOK, q1=q1, q2=q2, q3=q3, q4=q4, q5=q5)
+QUESTIONS = register(NOTEBOOK, q1=q1, q2=q2, q3=q3, q4=q4, q5=q5)

@@ -284,4 +284,4 @@ class ConvAndFcParams(Question):
 
 
 q1, q2, q3, q4, q5 = MakeLayers(), ReceptiveField(), StackWeights(), Ratio(), ConvAndFcParams()
-register(NOTEBOOK, q1=q1, q2=q2, q3=q3, q4=q4, q5=q5)
+QUESTIONS = register(NOTEBOOK, q1=q1, q2=q2, q3=q3, q4=q4, q5=q5)

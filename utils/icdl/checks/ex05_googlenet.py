@@ -342,6 +342,6 @@ q2 = BuildInception()
 q3 = StemOutputSize()
 q4 = AuxLoss()
 q5 = LoadTorchvision()
-register(NOTEBOOK, q1=q1, q2=q2, q3=q3, q4=q4, q5=q5)
+QUESTIONS = register(NOTEBOOK, q1=q1, q2=q2, q3=q3, q4=q4, q5=q5)
 
 __all__ = ["q1", "q2", "q3", "q4", "q5", "reference_macs"]

@@ -339,6 +339,6 @@ q2 = BlockChannels()
 q3 = BuildTransition()
 q4 = DenseNet121Channels()
 q5 = FromTorchvision()
-register(NOTEBOOK, q1=q1, q2=q2, q3=q3, q4=q4, q5=q5)
+QUESTIONS = register(NOTEBOOK, q1=q1, q2=q2, q3=q3, q4=q4, q5=q5)
 
 __all__ = ["q1", "q2", "q3", "q4", "q5", "STAGES", "DENSENET121"]

@@ -73,7 +73,7 @@ try:
     state = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
     mod = importlib.import_module("icdl.checks." + job["module"])
     table = getattr(mod, "QUESTIONS", None)
-    question = table[job["question"]] if isinstance(table, dict) else getattr(mod, job["question"])
+    question = table[job["question"]]
     model = question.rebuild(state)
     result = question.evaluate(model)
     out = {"outcome": str(getattr(result.outcome, "value", result.outcome)), "message": str(result.message)}

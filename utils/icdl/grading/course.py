@@ -53,8 +53,7 @@ for name, module in json.loads(sys.argv[1]).items():
         mod = importlib.import_module("icdl.checks." + module)
         table = getattr(mod, "QUESTIONS", None)
         if not isinstance(table, dict):
-            from icdl.checks.core import Question
-            table = {k: v for k, v in vars(mod).items() if isinstance(v, Question) and getattr(v, "name", "") == k}
+            raise TypeError("the module has no QUESTIONS table (end it with QUESTIONS = register(NOTEBOOK, ...))")
         qs = []
         for qname, q in table.items():
             hints = getattr(q, "hints", None) or []
