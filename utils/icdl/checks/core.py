@@ -572,7 +572,8 @@ def solution_text(notebook: str, name: str) -> str:
 
     path = repo_root() / "solutions" / f"{notebook}.ipynb"
     if not path.is_file():
-        return f"The solution is in solutions/{notebook}.ipynb of the course repository."
+        return (f"This copy of the course has no solutions/{notebook}.ipynb (a student version leaves the "
+                f"solutions out): ask your instructor.")
     cells = json.loads(path.read_text())["cells"]
     pattern = re.compile(rf"\b{re.escape(name)}\.check\(")
     found = []
