@@ -6,7 +6,7 @@ import torch
 from checkhelpers import stub
 from icdl import baselines, data
 from icdl.checks import ex02_lenet as ex
-from icdl.checks.core import Outcome
+from icdl.checks.core import Outcome, trace_forward
 from icdl.models import lenet
 from torch import nn
 from torch.nn import functional as F
@@ -29,36 +29,90 @@ def not_attempted(q, *answers):
 
 
 # --------------------------------------------------------------------- Q1
-SHAPES = [(6, 28, 28), (6, 14, 14), (16, 10, 10), (16, 5, 5), (120, 1, 1)]
+SHAPES_32 = [(6, 28, 28), (6, 14, 14), (16, 10, 10), (16, 5, 5), (120, 1, 1)]
+
+
+def lenet_shapes(size):
+    shapes, n = [], size
+    for maps, k in ((6, "conv"), (6, "pool"), (16, "conv"), (16, "pool"), (120, "conv")):
+        n = n - 4 if k == "conv" else n // 2
+        shapes.append((maps, n, n))
+    return shapes
+
+
+def with_rule(conv=lambda n: n - 4, pool=lambda n: n // 2):
+    def shapes(size):
+        out, n = [], size
+        for maps, k in ((6, conv), (6, pool), (16, conv), (16, pool), (120, conv)):
+            n = k(n)
+            out.append((maps, n, n))
+        return out
+    return shapes
+
+
+def test_q1_reference_is_the_real_network():
+    """The expected shapes are those of the course's modern LeNet-5 (C5 a 5x5 convolution) at every case size."""
+    for size in ex.q1.cases:
+        _, records = trace_forward(lenet.LeNet5("modern").features, torch.randn(1, 1, size, size))
+        got = [s[1:] for name, m, s in records if not isinstance(m, nn.ReLU)]
+        assert got == ex.lenet_shapes(size), size
+    assert ex.lenet_shapes(32) == SHAPES_32
 
 
 def test_q1_shapes():
-    correct(ex.q1, SHAPES)
-    correct(ex.q1, [list(s) for s in SHAPES])
+    assert "C5 is 1x1 only for a 32x32 input" in correct(ex.q1, lenet_shapes)
+    correct(ex.q1, lambda size: [list(s) for s in lenet_shapes(size)])  # lists are fine too
     not_attempted(ex.q1, None)
-    msg = wrong(ex.q1, [(6, 32, 32), *SHAPES[1:]])  # forgot that a 5x5 conv shrinks the image
-    assert "C1: expected (6, 28, 28), got (6, 32, 32)" in msg and "height and width" in msg and "32 - 5" in msg
-    msg = wrong(ex.q1, [SHAPES[0], SHAPES[1], (6, 10, 10), *SHAPES[3:]])
-    assert "C3: expected (16, 10, 10), got (6, 10, 10)" in msg and "number of maps" in msg
-    assert "hold 5 shapes" in wrong(ex.q1, SHAPES[:4])
-    assert "tuple of 3 ints" in wrong(ex.q1, [None, *SHAPES[1:]])
+    not_attempted(ex.q1, stub)
+    assert "shapes of a 32x32 input whatever `size` is" in wrong(ex.q1, lambda size: SHAPES_32)
+    assert "shrinks each side by 4" in wrong(ex.q1, with_rule(conv=lambda n: n))
+    assert "n - k + 1, not n - k" in wrong(ex.q1, with_rule(conv=lambda n: n - 5))
+    msg = wrong(ex.q1, with_rule(pool=lambda n: -(-n // 2)))  # ceil: right on 32, 36, 40, wrong on 33
+    assert "lenet_shapes(33)" in msg and "rounded the pooling up" in msg
+    msg = wrong(ex.q1, lambda size: lenet_shapes(size)[:4] + [(120, 1, 1)])
+    assert "lenet_shapes(36)" in msg and "made C5 1x1 whatever its input" in msg
+    # No listed mistake: the first layer that is off is named, with its rule, without the answer.
+    msg = wrong(ex.q1, lambda size: lenet_shapes(size)[:2] + [(6, *lenet_shapes(size)[2][1:])] + lenet_shapes(size)[3:])
+    assert "lenet_shapes(32): the shape after C3 is (6, 10, 10)" in msg and "number of maps" in msg
+    assert "S2's (6, 14, 14)" in msg and "(16, 10, 10)" not in msg
+    assert "list of 5 (C, H, W) tuples" in wrong(ex.q1, lambda size: lenet_shapes(size)[:4])
+    assert "shape for C1 should be a (C, H, W) tuple" in wrong(ex.q1, lambda size: [None, *lenet_shapes(size)[1:]])
+    assert "should be an int" in wrong(ex.q1, lambda size: [tuple(float(v) for v in s) for s in lenet_shapes(size)])
+    assert "forget the `return`" in wrong(ex.q1, lambda size: None)
 
 
 # --------------------------------------------------------------------- Q2
-PARAMS = {"conv1": 156, "conv2": 2416, "fc1": 48120, "fc2": 10164, "fc3": 850}
+COUNTS = {"conv1_params": 6 * (3 * 25 + 1), "conv2_params": 16 * (6 * 25 + 1), "fc1_params": 120 * (16 * 6 * 6 + 1),
+          "fc2_params": 84 * 121, "fc3_params": 100 * 85}
+
+
+def params_with(**changes):
+    return list({**COUNTS, **changes}.values())
+
+
+def test_q2_expected_counts_come_from_real_layers():
+    layers = ex.adapted_layers()
+    assert [sum(p.numel() for p in layer.parameters()) for layer in layers] == list(COUNTS.values())
+    model = nn.Sequential(layers[0], nn.MaxPool2d(2), layers[1], nn.MaxPool2d(2), nn.Flatten(), *layers[2:])
+    assert model(torch.randn(1, 3, 36, 36)).shape == (1, 100)  # fc1 really reads the flattened S4 of a 36x36 input
 
 
 def test_q2_params():
-    assert "61,706" in correct(ex.q2, PARAMS)
-    not_attempted(ex.q2, None)
-    not_attempted(ex.q2, {**PARAMS, "fc2": None})
-    msg = wrong(ex.q2, {**PARAMS, "fc1": 48000})
-    assert "params['fc1'] is 48,000, expected 48,120" in msg and "forgot the 120 biases" in msg
-    msg = wrong(ex.q2, {**PARAMS, "conv2": 416})
-    assert "params['conv2']" in msg and "all 6 input maps" in msg
-    assert "off by +1" in wrong(ex.q2, {**PARAMS, "fc3": 851})
-    assert "missing: ['fc3']" in wrong(ex.q2, {k: v for k, v in PARAMS.items() if k != "fc3"})
-    assert "should be an int" in wrong(ex.q2, {**PARAMS, "conv1": "156"})
+    assert "fc1" in correct(ex.q2, *COUNTS.values())
+    not_attempted(ex.q2, *[None] * 5)
+    not_attempted(ex.q2, *params_with(fc2_params=None))
+    assert "left out the biases" in wrong(ex.q2, *params_with(fc1_params=120 * 576))
+    assert "left out the biases" in wrong(ex.q2, *params_with(conv1_params=6 * 75))
+    assert "for grey images" in wrong(ex.q2, *params_with(conv1_params=156))
+    assert "reads all 6 maps of S2" in wrong(ex.q2, *params_with(conv2_params=416))
+    msg = wrong(ex.q2, *params_with(fc1_params=48120))  # copied the 32x32 network's fc1
+    assert "only for a 32x32 input" in msg and "69,240" not in msg
+    assert "not 16" in wrong(ex.q2, *params_with(fc1_params=120 * 17))
+    assert "one unit per class" in wrong(ex.q2, *params_with(fc3_params=850))
+    msg = wrong(ex.q2, *params_with(fc2_params=10165))
+    assert "`fc2_params` = 10,165 is not right" in msg and "10,164" not in msg
+    assert "should be an int" in wrong(ex.q2, *params_with(conv1_params=456.0))
+    assert "takes 5 answers" in wrong(ex.q2, 456, 2416)
 
 
 # --------------------------------------------------------------------- Q3
@@ -268,15 +322,64 @@ def test_q5_passes_a_model_that_beats_1nn(held_out, monkeypatch):
     assert "points above the baseline" in msg and "one-nearest-neighbour" in msg
 
 
+# --------------------------------------------------------------------- Q5 graded from saved weights
+def test_q5_rebuild_loads_the_course_model_and_scores_it(held_out, monkeypatch):
+    """The grader scores question 5 in a clean process: rebuild(state_dict), then evaluate."""
+    test, references = held_out
+    monkeypatch.setenv("COURSE_BUDGET", "smoke")
+    q = ex.TrainedAccuracy(test_set=test, train_set=references)
+    trained = trained_lenet()
+    state = {k: v.detach().clone() for k, v in trained.state_dict().items()}
+    rebuilt = q.rebuild(state)
+    assert isinstance(rebuilt, lenet.LeNet5) and not rebuilt.training
+    assert all(torch.equal(rebuilt.state_dict()[k], v) for k, v in state.items())
+    assert correct(q, rebuilt) == correct(q, trained)  # the same score as the model in the notebook
+    torch.manual_seed(0)  # an untrained model rebuilt from its weights is still only about chance
+    assert "asks for at least 50%" in wrong(q, q.rebuild(lenet.LeNet5("modern", c1_padding=2).state_dict()))
+    for variant, bn in (("classic", False), ("modern", True)):  # the other course models load too
+        model = q.rebuild(lenet.LeNet5(variant, c1_padding=2, batch_norm=bn).state_dict())
+        assert isinstance(model, lenet.LeNet5) and model.variant == variant
+
+
+def test_q5_rebuild_of_weights_that_fit_no_course_model_is_incorrect_not_a_crash():
+    q = ex.q5
+    own = GoodLeNet().state_dict()  # the learner's own class: other names
+    msg = wrong(q, q.rebuild(own))
+    assert "graded from its saved weights" in msg and "conv1.weight" in msg and "features.c1.weight" in msg
+    assert 'lenet.LeNet5("modern", c1_padding=2)' in msg
+    wider = lenet.LeNet5("modern", c1_padding=2, num_classes=12).state_dict()  # right names, wrong shapes
+    assert "do not have that model's names and shapes" in wrong(q, q.rebuild(wider))
+    assert "not a state_dict" in wrong(q, q.rebuild({"features.c1.weight": "not a tensor"}))
+
+
+def test_q5_grader_path_in_a_clean_process(tmp_path):
+    """What the grader's scorer does: torch.load the saved weights, rebuild, evaluate; here in the smoke budget."""
+    import subprocess
+    import sys
+
+    torch.manual_seed(0)
+    path = tmp_path / "q5.pt"
+    torch.save(GoodLeNet().state_dict(), path)
+    code = ("import torch, sys; from icdl.checks import ex02_lenet as ex; "
+            f"s = torch.load({str(path)!r}, weights_only=True); r = ex.QUESTIONS['q5'].evaluate("
+            "ex.QUESTIONS['q5'].rebuild(s)); print(r.outcome.value, '|', r.message)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                         env={**__import__("os").environ, "COURSE_BUDGET": "smoke"})
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith("incorrect | Your model is graded from its saved weights"), out.stdout
+
+
 # --------------------------------------------------------------------- Q6
 def test_q6_selection_split():
-    correct(ex.q6, "b")
+    assert "measured once, at the end" in correct(ex.q6, "b")
     correct(ex.q6, " B ")
+    correct(ex.q6, "(b)")
     not_attempted(ex.q6, None)
     assert "optimistically biased" in wrong(ex.q6, "a")
     assert "overfits" in wrong(ex.q6, "c")
     assert "one letter" in wrong(ex.q6, "validation")
-    assert "should be a str" in wrong(ex.q6, 2)
+    assert "as a string" in wrong(ex.q6, 2)
+    assert set(ex.q6.why) == set(ex.q6.options) - {ex.q6.answer}  # every wrong option is explained
 
 
 def test_every_question_has_hints_and_a_title():

@@ -1,11 +1,11 @@
 """Checks for the exercise notebook ``02_lenet``: LeNet-5 by hand, then trained.
 
     from icdl.checks import ex02_lenet as ex
-    ex.q1.check(shapes)          # per-layer output shapes from a 32x32 input
-    ex.q2.check(params)          # parameters per layer
+    ex.q1.check(lenet_shapes)    # per-layer output shapes for an input of any size
+    ex.q2.check(conv1_params, conv2_params, fc1_params, fc2_params, fc3_params)  # LeNet-5 for 3x36x36, 100 classes
     ex.q3.check(LeNet5)          # the network as an nn.Module class
     ex.q4.check(train_step)      # one optimisation step
-    ex.q5.check(model)           # a trained model: beats 1-NN on the held-out test set
+    ex.q5.check(model)           # a trained model: beats 1-NN on the held-out test set (graded from its weights)
     ex.q6.check(answer)          # which split selects the epoch
 """
 
@@ -13,22 +13,15 @@ from __future__ import annotations
 
 import copy
 
-from .core import Incorrect, NotAttempted, Question, call, describe, expect_number, expect_type, register, \
-    trace_forward
+from .core import Incorrect, Question, call, describe, expect_number, expect_type, register, trace_forward
+from .kinds import ChoiceQuestion, FunctionQuestion, ValueQuestion, _args, _call_text
+from .shared import whole_number
 
 NOTEBOOK = "02_lenet"
 
-# The modern LeNet-5 of the exercise, from a (N, 1, 32, 32) input.
+# The modern LeNet-5 of the exercise (its fc1 reads the flattened S4 maps), from a (N, 1, 32, 32) input.
 LAYERS = ("C1", "S2", "C3", "S4", "C5")
-SHAPES = [(6, 28, 28), (6, 14, 14), (16, 10, 10), (16, 5, 5), (120, 1, 1)]
-# How each layer maps the previous size, for the messages.
-RULES = {
-    "C1": "a 5x5 convolution, stride 1, no padding, 6 maps: (32 - 5) / 1 + 1 = 28",
-    "S2": "2x2 subsampling with stride 2 keeps the 6 maps and halves the size: 28 / 2 = 14",
-    "C3": "a 5x5 convolution, no padding, 16 maps: 14 - 5 + 1 = 10",
-    "S4": "2x2 subsampling with stride 2 keeps the 16 maps: 10 / 2 = 5",
-    "C5": "a 5x5 convolution with 120 maps on a 5x5 input: 5 - 5 + 1 = 1",
-}
+MAPS = (6, 6, 16, 16, 120)
 # Parameters of the modern LeNet-5 (full C3), as (weights, biases).
 PARAMS = {
     "conv1": (6 * 1 * 5 * 5, 6),
@@ -41,79 +34,173 @@ TOTAL_PARAMS = sum(w + b for w, b in PARAMS.values())  # 61,706
 
 
 # ---------------------------------------------------------------------------
-# Q1: shapes
+# Q1: shapes for any input size
 # ---------------------------------------------------------------------------
-class LayerShapes(Question):
-    title = "LeNet-5's output shape after each layer, from a 1x32x32 input"
+def _conv5(n: int) -> int:
+    return n - 5 + 1  # a 5x5 convolution, stride 1, no padding
+
+
+def _pool2(n: int) -> int:
+    return (n - 2) // 2 + 1  # 2x2 pooling, stride 2 (rounds down)
+
+
+def lenet_shapes(size: int) -> list[tuple[int, int, int]]:
+    """(C, H, W) after C1, S2, C3, S4 and C5 for a (1, size, size) input (the reference of question 1)."""
+    shapes, n = [], size
+    for maps, step in zip(MAPS, (_conv5, _pool2, _conv5, _pool2, _conv5)):
+        n = step(n)
+        shapes.append((maps, n, n))
+    return shapes
+
+
+def _slip(conv=_conv5, pool=_pool2, c5=None):
+    """A learner's lenet_shapes with one wrong rule."""
+    def shapes(size):
+        out, n = [], size
+        for i, (maps, step) in enumerate(zip(MAPS, (conv, pool, conv, pool, conv))):
+            n = step(n)
+            out.append((maps, n, n) if not (i == 4 and c5) else c5)
+        return out
+    return shapes
+
+
+RULES = {
+    "C1": "a 5x5 convolution, stride 1, no padding: n - 5 + 1",
+    "S2": "2x2 pooling with stride 2 keeps the 6 maps and halves the size, rounding down: (n - 2) // 2 + 1",
+    "C3": "a 5x5 convolution with 16 maps: n - 5 + 1",
+    "S4": "2x2 pooling with stride 2 keeps the 16 maps, rounding down",
+    "C5": "a 5x5 convolution with 120 maps: n - 5 + 1 (1x1 only when its input is 5x5)",
+}
+
+
+class ShapesFunction(FunctionQuestion):
+    """A function returning the (C, H, W) after each layer: named mistakes, else the first layer that is off."""
+
+    result = "value"
+    layers: tuple = ()
+    rules: dict = {}
+
+    def normalise(self, got, label):
+        n = len(self.layers)
+        if not isinstance(got, (list, tuple)) or len(got) != n:
+            raise Incorrect(f"{label} should return a list of {n} (C, H, W) tuples, one for each of "
+                            f"{', '.join(self.layers)}; it returned {describe(got)}.")
+        shapes = []
+        for layer, shape in zip(self.layers, got):
+            if not isinstance(shape, (list, tuple)) or len(shape) != 3:
+                raise Incorrect(f"{label}: the shape for {layer} should be a (C, H, W) tuple of 3 ints, but it is "
+                                f"{describe(shape)}.")
+            shapes.append(tuple(whole_number(v, f"{label}: a number in the shape for {layer}") for v in shape))
+        return shapes
+
+    def verify(self, fn):
+        for case in self.cases:
+            args, kwargs = _args(case)
+            label = _call_text(self.function, args, kwargs)
+            expected = self.reference(*args, **kwargs)
+            got = self.normalise(call(fn, *copy.deepcopy(args), doing=f"`{label}`", **kwargs), label)
+            if got == expected:
+                continue
+            for message, wrong in self.mistakes:
+                try:
+                    slip = self.normalise(wrong(*args, **kwargs), label)
+                except Exception:  # this mistake cannot even be made on this case
+                    continue
+                if slip != expected and got == slip:
+                    raise Incorrect(f"{label}: it looks like you {message}.")
+            i = next(i for i, (g, w) in enumerate(zip(got, expected)) if g != w)
+            layer, what = self.layers[i], "number of maps" if got[i][0] != expected[i][0] else "height and width"
+            before = f"the {args[0]}x{args[0]} input" if i == 0 else f"{self.layers[i - 1]}'s {expected[i - 1]}"
+            raise Incorrect(f"{label}: the shape after {layer} is {got[i]}, and its {what} is off. Work it out "
+                            f"from {before}: {layer} is {self.rules[layer]}.")
+        return self.success or None
+
+
+class LayerShapes(ShapesFunction):
+    title = "LeNet-5's output shape after each layer, for an input of any size"
+    function = "lenet_shapes"
+    layers, rules = LAYERS, RULES
+    cases = [32, 36, 40, 33, 45, 64]  # simplest first; 33 and 45 need pooling that rounds down
+    reference = staticmethod(lenet_shapes)
+    mistakes = [
+        ("answered with the shapes of a 32x32 input whatever `size` is: use `size`",
+         lambda size: lenet_shapes(32)),
+        ("let the convolutions keep the size: a 5x5 convolution without padding shrinks each side by 4",
+         _slip(conv=lambda n: n)),
+        ("shrank each side by 5 at each convolution: the output is n - k + 1, not n - k", _slip(conv=lambda n: n - 5)),
+        ("rounded the pooling up: 2x2 pooling with stride 2 drops an odd last row (n // 2)",
+         _slip(pool=lambda n: -(-n // 2))),
+        ("made C5 1x1 whatever its input: it is a 5x5 convolution, 1x1 only on a 5x5 input",
+         _slip(c5=(120, 1, 1))),
+    ]
+    success = ("Correct! C5 is 1x1 only for a 32x32 input: on a larger one it is a convolution that slides, "
+               "and the flattened features grow with the image.")
     hints = [
         "A convolution with kernel k, stride s and padding p turns size n into (n + 2p - k) // s + 1; "
         "LeNet-5's convolutions are 5x5 with stride 1 and no padding.",
-        "Subsampling (pooling) 2x2 with stride 2 halves height and width and keeps the number of maps.",
-        "The channel counts are 6 (C1, S2), 16 (C3, S4) and 120 (C5).",
+        "Subsampling (pooling) 2x2 with stride 2 halves height and width, rounding down, and keeps the number of maps.",
+        "The channel counts are 6 (C1, S2), 16 (C3, S4) and 120 (C5). Loop over the five layers, updating n.",
     ]
 
-    def verify(self, shapes):
-        expect_type(shapes, (list, tuple), "`shapes`")
-        if len(shapes) != len(SHAPES):
-            raise Incorrect(f"`shapes` should hold {len(SHAPES)} shapes, one for each of "
-                            f"{', '.join(LAYERS)}; yours has {len(shapes)}.")
-        for layer, got, want in zip(LAYERS, shapes, SHAPES):
-            try:
-                got = tuple(int(v) for v in got)
-            except (TypeError, ValueError):
-                raise Incorrect(f"The shape for {layer} should be a tuple of 3 ints (C, H, W), "
-                                f"but it is {describe(got)}.") from None
-            if len(got) != 3:
-                raise Incorrect(f"The shape for {layer} should have 3 numbers (C, H, W), but it is {got}.")
-            if got != want:
-                what = "number of maps" if got[0] != want[0] else "height and width"
-                raise Incorrect(f"{layer}: expected {want}, got {got} (the {what} is off). "
-                                f"{layer} is {RULES[layer]}.")
-
 
 # ---------------------------------------------------------------------------
-# Q2: parameters per layer
+# Q2: parameters of LeNet-5 adapted to other images
 # ---------------------------------------------------------------------------
-def _diagnose_params(layer: str, got: int, weights: int, biases: int) -> str:
-    """Why a learner's count for one layer is off, when a common slip explains it."""
-    want = weights + biases
-    if got == weights:
-        return f"params['{layer}'] is {got:,}, expected {want:,}: you forgot the {biases} biases (one per output)."
-    if layer == "conv2" and got == 16 * (5 * 5 + 1):
-        return (f"params['conv2'] is {got:,}, expected {want:,}: each of the 16 filters reads all 6 input "
-                f"maps, so it has 6 * 5 * 5 weights, not 5 * 5.")
-    if layer == "fc1" and got in (120 * 16 + 120, 120 * 16):
-        return (f"params['fc1'] is {got:,}, expected {want:,}: fc1 reads the flattened 16x5x5 = 400 values "
-                f"of pool2, not 16.")
-    return f"params['{layer}'] is {got:,}, expected {want:,} (off by {got - want:+,})."
+Q2_CHANNELS, Q2_SIZE, Q2_CLASSES = 3, 36, 100  # colour images of 36x36 pixels, 100 classes
 
 
-class LayerParams(Question):
-    title = "the number of parameters in each layer of the modern LeNet-5"
+def adapted_layers(in_channels: int = Q2_CHANNELS, size: int = Q2_SIZE, classes: int = Q2_CLASSES):
+    """The exercise's LeNet-5 (fc1 on the flattened S4 maps) for these images, as real layers."""
+    from torch import nn
+
+    s4 = lenet_shapes(size)[3]
+    return [nn.Conv2d(in_channels, 6, 5), nn.Conv2d(6, 16, 5), nn.Linear(s4[0] * s4[1] * s4[2], 120),
+            nn.Linear(120, 84), nn.Linear(84, classes)]
+
+
+def _minus_biases(layer):
+    return lambda *counts: counts[layer] - (6, 16, 120, 84, Q2_CLASSES)[layer]
+
+
+_FORGOT = "you left out the biases (one per output map or unit)"
+
+
+class LayerParams(ValueQuestion):
+    title = (f"the parameters of each layer of LeNet-5 for {Q2_CHANNELS}x{Q2_SIZE}x{Q2_SIZE} images "
+             f"and {Q2_CLASSES} classes")
+    names = ("conv1_params", "conv2_params", "fc1_params", "fc2_params", "fc3_params")
+    wrong = ("count out x in x k x k weights for a convolution (out x in for a linear layer), plus one bias "
+             "per output; then ask which layers the image's size, its channels and the classes reach")
+    mistakes = {
+        "conv1_params": [(_minus_biases(0), _FORGOT),
+                          (6 * (1 * 5 * 5 + 1), f"that is conv1 for grey images: these have {Q2_CHANNELS} "
+                                                "channels, and each filter reads all of them")],
+        "conv2_params": [(_minus_biases(1), _FORGOT),
+                          (16 * (5 * 5 + 1), "each of the 16 filters reads all 6 maps of S2, so it has "
+                                             "6 x 5 x 5 weights, not 5 x 5")],
+        "fc1_params": [(_minus_biases(2), _FORGOT),
+                        (120 * (16 * 5 * 5 + 1), "S4 is 16x5x5 only for a 32x32 input: work out S4's shape for "
+                                                 f"{Q2_SIZE}x{Q2_SIZE} (question 1) and flatten it"),
+                        (120 * (16 + 1), "fc1 reads every value of the flattened S4 maps, 16 x H x W, not 16")],
+        "fc2_params": [(_minus_biases(3), _FORGOT)],
+        "fc3_params": [(_minus_biases(4), _FORGOT),
+                        (10 * (84 + 1), f"the output layer has one unit per class: {Q2_CLASSES} here")],
+    }
     hints = [
         "A Conv2d layer has out_channels * in_channels * k * k weights plus out_channels biases; "
         "a Linear layer has out_features * in_features weights plus out_features biases.",
-        "conv2 sees all 6 maps of the layer before it; fc1 sees the flattened 16x5x5 output of pool2.",
-        "Pooling and ReLU have no parameters. The total should equal "
-        "sum(p.numel() for p in model.parameters()).",
+        "The input's channels reach only conv1, the number of classes only fc3, and the image's size only fc1 "
+        "(through the shape of S4, question 1). Pooling and ReLU have no parameters.",
+        "fc1 reads the flattened S4 maps: 16 * H * W inputs, with H and W from lenet_shapes(36).",
     ]
 
-    def verify(self, params):
-        expect_type(params, dict, "`params`")
-        missing = [k for k in PARAMS if k not in params]
-        if missing:
-            raise Incorrect(f"`params` should have the keys {list(PARAMS)}; missing: {missing}.")
-        for layer, (weights, biases) in PARAMS.items():
-            got = params[layer]
-            if got is None:
-                raise NotAttempted(f"Not attempted yet: `params['{layer}']` is still None.")
-            if hasattr(got, "item"):
-                got = got.item()
-            if isinstance(got, bool) or not isinstance(got, int):
-                raise Incorrect(f"params['{layer}'] should be an int, but it is {describe(got)}.")
-            if got != weights + biases:
-                raise Incorrect(_diagnose_params(layer, got, weights, biases))
-        return f"Correct! The modern LeNet-5 has {TOTAL_PARAMS:,} parameters, {sum(PARAMS['fc1']):,} of them in fc1."
+    def expected(self):
+        return tuple(sum(p.numel() for p in layer.parameters()) for layer in adapted_layers())
+
+    def verify(self, *answers):
+        note = super().verify(*answers)
+        return note or (f"Correct! {sum(self.expected()):,} parameters, {self.expected()[2]:,} of them in fc1: "
+                        f"a larger image makes fc1 grow, while the convolutions stay the same size.")
 
 
 # ---------------------------------------------------------------------------
@@ -328,6 +415,13 @@ def nearest_neighbour_bar(train_set, test_set) -> float:
     return _BASELINE_CACHE[key]
 
 
+class UnloadableWeights:
+    """What :meth:`TrainedAccuracy.rebuild` returns for weights that fit no accepted model: the reason, in words."""
+
+    def __init__(self, reason: str):
+        self.reason = reason
+
+
 class TrainedAccuracy(Question):
     title = "train LeNet-5 to beat a simple baseline on the held-out test set"
     hints = [
@@ -340,10 +434,50 @@ class TrainedAccuracy(Question):
         "Select the epoch on the validation split (train.fit does with keep_best=True), never on the test set.",
     ]
 
+    build_text = 'lenet.LeNet5("modern", c1_padding=2)'
+
     def __init__(self, test_set=None, train_set=None):
         super().__init__()
         self.test_set = test_set  # None: load the test split of data.load("mnist") when checking
         self.train_set = train_set  # None: its training split, for the 1-NN baseline
+
+    @staticmethod
+    def candidates():
+        """The models this question accepts, as ``(how to build it, model)``: the course's LeNet-5 for 28x28
+        images, either variant, with or without batch norm."""
+        from ..models import lenet
+
+        return [(f'lenet.LeNet5("{variant}", c1_padding=2{", batch_norm=True" if bn else ""})',
+                 lenet.LeNet5(variant, c1_padding=2, batch_norm=bn))
+                for variant in ("modern", "classic") for bn in (False, True)]
+
+    def rebuild(self, state_dict):
+        """The model the grader scores: the course's LeNet-5 whose layers match ``state_dict``, with those weights.
+
+        Never raises: weights that fit none of the accepted models give an :class:`UnloadableWeights`, which
+        ``evaluate`` reports as incorrect, with the reason.
+        """
+        import torch
+
+        if not isinstance(state_dict, dict) or not all(isinstance(k, str) and isinstance(v, torch.Tensor)
+                                                       for k, v in state_dict.items()):
+            return UnloadableWeights(f"The saved weights are {describe(state_dict)}, not a state_dict.")
+        for how, model in self.candidates():
+            ours = model.state_dict()
+            if ours.keys() == state_dict.keys() and all(ours[k].shape == state_dict[k].shape for k in ours):
+                try:
+                    model.load_state_dict({k: v.float() if v.is_floating_point() else v
+                                           for k, v in state_dict.items()}, strict=True)
+                except RuntimeError as exc:  # pragma: no cover - the keys and shapes were checked above
+                    return UnloadableWeights(f"The saved weights do not load into {how}: {str(exc)[:300]}")
+                return model.eval()
+        keys = sorted(state_dict)
+        shown = ", ".join(keys[:4]) + (f" and {len(keys) - 4} more" if len(keys) > 4 else "")
+        return UnloadableWeights(
+            f"Your model is graded from its saved weights, loaded into the course's {self.build_text}; but its "
+            f"weights ({shown or 'none'}) do not have that model's names and shapes "
+            f"({', '.join(list(self.candidates()[0][1].state_dict())[:3])}, ...). Train "
+            f"{self.build_text} itself, not a class of your own.")
 
     def verify(self, model):
         import torch
@@ -351,6 +485,8 @@ class TrainedAccuracy(Question):
 
         from .. import data, env
 
+        if isinstance(model, UnloadableWeights):
+            raise Incorrect(model.reason)
         expect_type(model, nn.Module, "`model`")
         test = self.test_set if self.test_set is not None else held_out_set()
         budget = env.get_budget()
@@ -393,35 +529,26 @@ class TrainedAccuracy(Question):
 # ---------------------------------------------------------------------------
 # Q6: evaluation hygiene
 # ---------------------------------------------------------------------------
-CHOICES = {
-    "a": "the test set",
-    "b": "a validation split carved from the training set",
-    "c": "the training set",
-}
-WHY_NOT = {
-    "a": "Picking the epoch by test accuracy uses the test set for a decision, so the accuracy you then report "
-         "on it is optimistically biased: it no longer estimates accuracy on unseen data.",
-    "c": "Training accuracy keeps rising while the model overfits, so it would nearly always pick the last epoch; "
-         "it says nothing about new images.",
-}
-
-
-class SelectionSplit(Question):
+class SelectionSplit(ChoiceQuestion):
     title = "which split selects the epoch to keep"
+    options = {
+        "a": "the test set",
+        "b": "a validation split carved from the training set",
+        "c": "the training set",
+    }
+    answer = "b"
+    why = {
+        "a": "picking the epoch by test accuracy uses the test set for a decision, so the accuracy you then report "
+             "on it is optimistically biased: it no longer estimates accuracy on unseen data.",
+        "c": "training accuracy keeps rising while the model overfits, so it would nearly always pick the last "
+             "epoch; it says nothing about new images.",
+    }
+    success = ("Correct! The validation split chooses the epoch (and the hyperparameters); the test set is "
+               "measured once, at the end, and that number is what you report.")
     hints = [
         "The test set must stay unseen until the very end: one final measurement, no decisions.",
         "You need data the model does not train on but that you may use for decisions.",
     ]
-
-    def verify(self, answer):
-        expect_type(answer, str, "`answer`")
-        key = answer.strip().lower().strip("()")
-        if key not in CHOICES:
-            raise Incorrect(f"Answer with one letter: {', '.join(repr(k) for k in CHOICES)}; got {answer!r}.")
-        if key != "b":
-            raise Incorrect(f"({key}) {CHOICES[key]}: {WHY_NOT[key]}")
-        return ("Correct! The validation split chooses the epoch (and the hyperparameters); the test set is "
-                "measured once, at the end, and that number is what you report.")
 
 
 q1 = LayerShapes()
