@@ -1,6 +1,8 @@
 """Tests of the checks of exercise 06 (ResNet): right answers pass, planted mistakes fail with the
 message that names the mistake, untouched stubs say "not attempted"."""
 
+import math
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -11,13 +13,13 @@ from icdl.checks.core import Outcome
 from icdl.models import resnet
 from torch import nn
 
-ALL = [ex.q1, ex.q2, ex.q3, ex.q4, ex.q5, ex.q6]
+ALL = [ex.q1, ex.q2, ex.q3, ex.q4, ex.q5, ex.q6, ex.q7]
 
 
 @pytest.mark.parametrize("q", ALL, ids=lambda q: q.name)
 def test_untouched_answers_are_not_attempted(q):
     assert q.evaluate(None).outcome is Outcome.NOT_ATTEMPTED
-    if q is not ex.q6:
+    if q not in (ex.q5, ex.q7):  # choice questions: the stub is `answer = None`
         assert q.evaluate(stub).outcome is Outcome.NOT_ATTEMPTED
 
 
@@ -181,6 +183,11 @@ def bn_with_buffers(cin, width, stride=1):
     return total + (cin * out + 4 * out if stride != 1 or cin != out else 0)
 
 
+def no_expansion(cin, width, stride=1):  # the last 1x1 convolution back to width channels
+    total = cin * width + 9 * width * width + width * width + 2 * 3 * width
+    return total + (cin * width + 2 * width if stride != 1 or cin != width else 0)
+
+
 def with_bias(cin, width, stride=1):
     out = 4 * width
     extra = width + width + out + (out if stride != 1 or cin != out else 0)
@@ -192,11 +199,12 @@ def with_bias(cin, width, stride=1):
     (no_projection, ["projection shortcut", "shape changes"]),
     (projection_always, ["the identity", "bottleneck_params(256, 64, stride=1)"]),
     (bn_with_buffers, ["buffers"]),
-    (with_bias, ["no bias"]),
+    (with_bias, ["bias=False"]),
+    (no_expansion, ["expands to 4 * width"]),
     (lambda cin, width, stride=1: float(bottleneck_params(cin, width, stride)) + 0.5, ["should be an int"]),
     (lambda cin, width, stride=1: float(bottleneck_params(cin, width, stride)), ["should be an int", "//"]),
-    (lambda cin, width, stride=1: Liar(1), ["is 1"]),
-    (lambda cin, width, stride=1: 1, ["is 1", "75,008"]),
+    (lambda cin, width, stride=1: Liar(1), ["returned 1;"]),
+    (lambda cin, width, stride=1: 1, ["returned 1;", "75,008"]),
 ])
 def test_q2_planted_mistakes_are_named(fn, fragments):
     assert_incorrect(ex.q2.evaluate(fn), *fragments)
@@ -214,128 +222,176 @@ class Liar(int):
     __hash__ = int.__hash__
 
 
-# -- q3: torchvision weights -----------------------------------------------------
-def course_resnet_from(tv_model, name):
-    model = getattr(resnet, name)(num_classes=tv_model.fc.out_features)
+# -- q3: an ImageNet backbone under a 10-class head ------------------------------
+def load_backbone(tv_model, num_classes):
+    model = resnet.resnet18(num_classes=num_classes)
+    own = model.state_dict()
+    keep = {k: v for k, v in tv_model.state_dict().items() if v.shape == own[k].shape}
+    model.load_state_dict(keep, strict=False)
+    return model, sorted(k for k in own if k not in keep)
+
+
+def test_q3_right_answer_passes_and_strict_true_really_fails_on_fc():
+    assert ex.q3.evaluate(load_backbone).outcome is Outcome.CORRECT
+    assert ex.q3.evaluate(lambda tv, n: (lambda m, s: (m, tuple(reversed(s))))(*load_backbone(tv, n))).outcome \
+        is Outcome.CORRECT  # any order, any sequence
+    with pytest.raises(RuntimeError, match="size mismatch for fc.weight"):
+        resnet.resnet18(num_classes=10).load_state_dict(ex._imagenet_resnet18().state_dict(), strict=True)
+
+
+def strict_false_on_everything(tv_model, num_classes):
+    model = resnet.resnet18(num_classes=num_classes)
+    model.load_state_dict(tv_model.state_dict(), strict=False)  # torch raises: strict=False allows no shape mismatch
+    return model, ["fc.bias", "fc.weight"]
+
+
+def copies_nothing(tv_model, num_classes):
+    model = resnet.resnet18(num_classes=num_classes)
+    own = model.state_dict()
+    keep = {k: v for k, v in tv_model.state_dict().items() if v.shape == own[k].shape}  # filtered, never loaded
+    return model, sorted(k for k in own if k not in keep)
+
+
+def parameters_only(tv_model, num_classes):
+    model = resnet.resnet18(num_classes=num_classes)
+    own = model.state_dict()
+    keep = {k: v for k, v in tv_model.named_parameters() if v.shape == own[k].shape}  # no BN statistics
+    model.load_state_dict(keep, strict=False)
+    return model, sorted(k for k in own if k not in keep)
+
+
+def parameters_only_but_skipped_right(tv_model, num_classes):
+    model, _ = parameters_only(tv_model, num_classes)
+    return model, ["fc.bias", "fc.weight"] if num_classes != 1000 else []
+
+
+def wrong_direction(tv_model, num_classes):
+    model = resnet.resnet18(num_classes=num_classes)
+    theirs = tv_model.state_dict()
+    keep = {k: v for k, v in model.state_dict().items() if v.shape == theirs[k].shape}
+    tv_model.load_state_dict(keep, strict=False)  # torchvision's model overwritten by the fresh one
+    return model, sorted(k for k in theirs if k not in keep)
+
+
+def thousand_classes(tv_model, num_classes):
+    model = resnet.resnet18()  # num_classes forgotten: 1000 outputs, so everything loads
     model.load_state_dict(tv_model.state_dict(), strict=True)
-    return model.eval()
+    return model, []
 
 
-def test_q3_right_answer_passes():
-    assert ex.q3.evaluate(course_resnet_from).outcome is Outcome.CORRECT
+def sliced_head(tv_model, num_classes):
+    model, skipped = load_backbone(tv_model, num_classes)
+    with torch.no_grad():
+        model.fc.weight.copy_(tv_model.fc.weight[:num_classes])
+        model.fc.bias.copy_(tv_model.fc.bias[:num_classes])
+    return model, skipped
+
+
+def skips_every_fc_key(tv_model, num_classes):
+    model = resnet.resnet18(num_classes=num_classes)
+    keep = {k: v for k, v in tv_model.state_dict().items() if not k.startswith("fc.")}  # by name, not by shape
+    model.load_state_dict(keep, strict=False)
+    return model, ["fc.bias", "fc.weight"]
+
+
+def lists_bn_buffers_as_skipped(tv_model, num_classes):
+    model, skipped = load_backbone(tv_model, num_classes)
+    return model, skipped + [k for k in tv_model.state_dict() if "running" in k]
 
 
 @pytest.mark.parametrize("fn, fragments", [
-    (lambda tv, name: tv, ["torchvision's model itself", "resnet.resnet18(num_classes="]),
-    (lambda tv, name: torchvision.models.resnet18(num_classes=tv.fc.out_features).eval(),
-     ["is a torchvision model", "not the course's ResNet"]),
-    (lambda tv, name: course_resnet_from(tv, name) if name == "resnet18" else
-     resnet.resnet18(num_classes=tv.fc.out_features).eval(),
-     ["missing keys", "layer1.2.", "resnet34"]),
-    (lambda tv, name: course_resnet_from_wrong_classes(tv, name),
-     ["fc.weight (1000, 512) vs (10, 512)", "num_classes"]),
-    (lambda tv, name: course_resnet_from(tv, name).train(), ["training mode", "model.eval()"]),
-    (lambda tv, name: getattr(resnet, name)(num_classes=tv.fc.out_features).eval(),
-     ["outputs differ", "load_state_dict"]),
+    (strict_false_on_everything, ["size mismatch for fc.weight", "strict=False", "missing or unexpected",
+                                  "different shapes"]),
+    (copies_nothing, ["load_backbone(tv_model, 10)", "nothing was copied"]),
+    (parameters_only, ["running statistics were not copied", "buffers", "state_dict()"]),
+    (parameters_only_but_skipped_right, ["running statistics were not copied"]),
+    (wrong_direction, ["you copied in the wrong direction: torchvision's weights were overwritten"]),
+    (thousand_classes, ["`fc` has 1000 outputs", "it needs 10", "num_classes=num_classes"]),
+    (sliced_head, ["first 10 rows of torchvision's 1000-class head", "as the model initialised it"]),
+    (skips_every_fc_key, ["load_backbone(tv_model, 1000)", "2 tensors whose shapes match were not copied",
+                          "fc.bias"]),
+    (lists_bn_buffers_as_skipped, ["`skipped` names 40 keys whose shapes match", "running_mean"]),
+    (lambda tv, n: (load_backbone(tv, n)[0], ["fc.weight"]), ["`skipped` leaves out `fc.bias`"]),
+    (lambda tv, n: (load_backbone(tv, n)[0], None), ["`skipped` is None"]),
+    (lambda tv, n: (load_backbone(tv, n)[0], "fc.bias, fc.weight"), ["list of key names"]),
+    (lambda tv, n: load_backbone(tv, n)[0], ["should return two things, `(model, skipped)`"]),
+    (lambda tv, n: (tv, ["fc.bias", "fc.weight"]), ["torchvision's model itself"]),
+    (lambda tv, n: (torchvision.models.resnet18(num_classes=n), []), ["a torchvision model, not the course's"]),
+    (lambda tv, n: (resnet.resnet34(num_classes=n), []), ["not ResNet-18's", "layer1.2."]),
 ])
 def test_q3_planted_mistakes_are_named(fn, fragments):
     assert_incorrect(ex.q3.evaluate(fn), *fragments)
 
 
-def wrong_direction(tv_model, name):
-    model = getattr(resnet, name)(num_classes=tv_model.fc.out_features).eval()
-    tv_model.load_state_dict(model.state_dict())  # torchvision's model overwritten by the course's
-    return model
-
-
-def forgot_the_buffers(tv_model, name):
-    model = getattr(resnet, name)(num_classes=tv_model.fc.out_features)
-    model.load_state_dict({k: v for k, v in tv_model.named_parameters()}, strict=False)  # no BN statistics
-    return model.eval()
-
-
-def test_q3_copy_in_the_wrong_direction_and_forgotten_buffers():
-    assert_incorrect(ex.q3.evaluate(wrong_direction),
-                     "you copied in the wrong direction: torchvision's weights were overwritten")
-    assert_incorrect(ex.q3.evaluate(forgot_the_buffers), "outputs differ")
-
-
 def test_q3_a_changed_reference_is_named_and_cannot_poison_a_later_check():
-    def to_double(tv_model, name):
-        return course_resnet_from(tv_model.double(), name)
-
-    assert_incorrect(ex.q3.evaluate(to_double), "changed torchvision's model", "torch.float64")
-
-    def replaces_fc_then_raises(tv_model, name):
-        tv_model.fc = nn.Linear(512, 3)
+    def replaces_fc_then_raises(tv_model, num_classes):
+        tv_model.fc = nn.Linear(512, num_classes)
         tv_model.half()
         raise RuntimeError("oops")
 
     assert_incorrect(ex.q3.evaluate(replaces_fc_then_raises), "RuntimeError: oops")
-    assert_incorrect(ex.q3.evaluate(lambda tv, name: (setattr(tv, "fc", nn.Linear(512, 3)), tv)[1]),
-                     "changed torchvision's model", "`fc.weight` now has shape (3, 512)")
-    assert ex.q3.evaluate(course_resnet_from).outcome is Outcome.CORRECT
+    assert_incorrect(ex.q3.evaluate(lambda tv, n: (setattr(tv, "fc", nn.Linear(512, n)), load_backbone(tv, n))[1]),
+                     "changed torchvision's model", "`fc.weight` now has shape (10, 512)")
+    assert ex.q3.evaluate(load_backbone).outcome is Outcome.CORRECT
 
 
-def course_resnet_from_wrong_classes(tv_model, name):
-    model = getattr(resnet, name)()  # forgot num_classes: 1000, so fc cannot take torchvision's weights
-    model.load_state_dict({k: v for k, v in tv_model.state_dict().items() if not k.startswith("fc.")}, strict=False)
-    return model.eval()
+# -- q4: the derivative of a residual stack --------------------------------------------
+def residual_stack_grad(a):
+    grad = 1.0
+    for a_i in a:
+        grad *= 1 + a_i
+    return grad
 
 
-# -- q4: gradient norms -----------------------------------------------------------
-def conv_grad_norms(model, x, y):
-    model.zero_grad(set_to_none=True)
-    F.cross_entropy(model(x), y).backward()
-    return [m.weight.grad.norm().item() for m in model.modules()
-            if isinstance(m, nn.Conv2d) and m.kernel_size == (3, 3)]
-
-
-def test_q4_right_answer_passes():
-    assert ex.q4.evaluate(conv_grad_norms).outcome is Outcome.CORRECT
-
-
-def no_zero_grad(model, x, y):
-    F.cross_entropy(model(x), y).backward()
-    return [m.weight.grad.norm().item() for m in model.modules()
-            if isinstance(m, nn.Conv2d) and m.kernel_size == (3, 3)]
-
-
-def every_conv(model, x, y):
-    model.zero_grad()
-    F.cross_entropy(model(x), y).backward()
-    return [m.weight.grad.norm().item() for m in model.modules() if isinstance(m, nn.Conv2d)]
-
-
-def weight_norms(model, x, y):
-    return [m.weight.norm().item() for m in model.modules() if isinstance(m, nn.Conv2d) and m.kernel_size == (3, 3)]
-
-
-def mse_loss(model, x, y):
-    model.zero_grad()
-    F.mse_loss(model(x), F.one_hot(y, 10).float()).backward()
-    return [m.weight.grad.norm().item() for m in model.modules()
-            if isinstance(m, nn.Conv2d) and m.kernel_size == (3, 3)]
+def test_q4_right_answers_pass_and_agree_with_autograd():
+    assert ex.q4.evaluate(residual_stack_grad).outcome is Outcome.CORRECT
+    assert ex.q4.evaluate(lambda a: torch.tensor([1.0 + v for v in a], dtype=torch.float64).prod()).outcome \
+        is Outcome.CORRECT  # a one-element tensor is a number
+    a = [0.3, -0.7, 0.5, 0.1]
+    x = torch.tensor(1.7, dtype=torch.float64, requires_grad=True)
+    h = x
+    for a_i in a:
+        block = nn.Linear(1, 1, bias=False).double()
+        with torch.no_grad():
+            block.weight.fill_(a_i)
+        h = h + block(h.reshape(1, 1)).reshape(())
+    (grad,) = torch.autograd.grad(h, x)
+    assert abs(grad.item() - residual_stack_grad(a)) < 1e-12
 
 
 @pytest.mark.parametrize("fn, fragments", [
-    (no_zero_grad, ["twice the right norms", "zero_grad"]),
-    (lambda m, x, y: conv_grad_norms(m, x, y)[::-1], ["reverse order"]),
-    (every_conv, ["one per convolution", "1x1 projection"]),
-    (weight_norms, ["norms of the weights"]),
-    (mse_loss, ["expected", "cross-entropy"]),
-    (lambda m, x, y: torch.tensor(conv_grad_norms(m, x, y)), ["list of numbers", "Tensor"]),
+    (lambda a: math.prod(a), ["residual_stack_grad([0.5, 0.2]) returned 0.1", "plain stack's derivative"]),
+    (lambda a: sum(1 + v for v in a), ["returned 2.7", "the chain rule multiplies"]),
+    (lambda a: 1 + sum(a), ["returned 1.7", "at most one block"]),
+    (lambda a: 1 + math.prod(a), ["returned 1.1", "kept only two paths"]),
+    (lambda a: math.prod(1 + v for v in a) - 1, ["returned 0.8", "left out the identity"]),
+    (lambda a: math.prod(1 + v for v in a) if a else 0.0, ["residual_stack_grad([]) returned 0", "left out the identity"]),
+    (lambda a: None, ["returned None", "return"]),
+    (lambda a: "1.8", ["should be a number"]),
 ])
 def test_q4_planted_mistakes_are_named(fn, fragments):
     assert_incorrect(ex.q4.evaluate(fn), *fragments)
 
 
-def test_q4_list_of_scalar_tensors_is_accepted():
-    fn = lambda m, x, y: [torch.tensor(v) for v in conv_grad_norms(m, x, y)]  # noqa: E731
-    assert ex.q4.evaluate(fn).outcome is Outcome.CORRECT
+# -- q5: fifty plain blocks ---------------------------------------------------------------
+def test_q5_right_answer_passes_and_every_wrong_option_is_explained():
+    assert ex.q5.evaluate("b").outcome is Outcome.CORRECT
+    assert ex.q5.evaluate(" (B) ").outcome is Outcome.CORRECT
+    assert set(ex.q5.why) == set(ex.q5.options) - {"b"}
 
 
-# -- q5: stage shapes -------------------------------------------------------------------
+@pytest.mark.parametrize("answer, fragments", [
+    ("a", ["Not (a)", "1 + a_i, not a_i"]),
+    ("c", ["Not (c)", "smaller than 1 in size"]),
+    ("d", ["Not (d)", "0.5^50"]),
+    ("e", ["not one of the options"]),
+    (2, ["should be a letter", "int 2"]),
+])
+def test_q5_planted_mistakes_are_named(answer, fragments):
+    assert_incorrect(ex.q5.evaluate(answer), *fragments)
+
+
+# -- q6: stage shapes -------------------------------------------------------------------
 def stage_output_shapes(image_size, cifar_stem=False, expansion=1, *, pool=True, halve=None, first=1):
     halve = halve or (lambda n: (n - 1) // 2 + 1)
     n = image_size
@@ -351,8 +407,10 @@ def stage_output_shapes(image_size, cifar_stem=False, expansion=1, *, pool=True,
     return shapes
 
 
-def test_q5_right_answer_passes_and_matches_a_real_resnet50():
-    assert ex.q5.evaluate(stage_output_shapes).outcome is Outcome.CORRECT
+def test_q6_right_answer_passes_and_matches_a_real_resnet50():
+    assert ex.q6.evaluate(stage_output_shapes).outcome is Outcome.CORRECT
+    lists = lambda s, cifar_stem=False, expansion=1: [list(t) for t in stage_output_shapes(s, cifar_stem, expansion)]  # noqa: E731
+    assert ex.q6.evaluate(lists).outcome is Outcome.CORRECT  # lists of lists are shapes too
     model = resnet.resnet50().eval()
     shapes, x = [], torch.zeros(1, 3, 97, 97)
     with torch.no_grad():
@@ -365,9 +423,9 @@ def test_q5_right_answer_passes_and_matches_a_real_resnet50():
 
 @pytest.mark.parametrize("fn, fragments", [
     (lambda s, cifar_stem=False, expansion=1: stage_output_shapes(s, cifar_stem, expansion, pool=False),
-     ["forgot the stem's max-pool", "layer1 outputs (64, 56, 56), you have (64, 112, 112)"]),
+     ["forgot the stem's max-pool", "stage_output_shapes(224, cifar_stem=False, expansion=1)", "(64, 112, 112)"]),
     (lambda s, cifar_stem=False, expansion=1: stage_output_shapes(s, cifar_stem, 1),
-     ["expansion", "expansion=4", "(256, 56, 56)"]),
+     ["expansion", "expansion=4"]),
     (lambda s, cifar_stem=False, expansion=1: stage_output_shapes(s, cifar_stem, expansion, halve=lambda n: n // 2),
      ["rounds up for odd sides", "stage_output_shapes(97"]),
     (lambda s, cifar_stem=False, expansion=1: stage_output_shapes(s, cifar_stem, expansion, first=2),
@@ -377,26 +435,27 @@ def test_q5_right_answer_passes_and_matches_a_real_resnet50():
     (lambda s, cifar_stem=False, expansion=1: stage_output_shapes(s, cifar_stem, expansion)[:3],
      ["4 shapes", "it has 3"]),
     (lambda s, cifar_stem=False, expansion=1: "shapes", ["list of four (C, H, W) tuples"]),
+    (lambda s, cifar_stem=False, expansion=1: [(64.0, 56, 56)] * 4, ["should be an int"]),
 ])
-def test_q5_planted_mistakes_are_named(fn, fragments):
-    assert_incorrect(ex.q5.evaluate(fn), *fragments)
+def test_q6_planted_mistakes_are_named(fn, fragments):
+    assert_incorrect(ex.q6.evaluate(fn), *fragments)
 
 
-# -- q6: the degradation problem -------------------------------------------------------------
-def test_q6_right_answer_passes():
-    assert ex.q6.evaluate("b").outcome is Outcome.CORRECT
-    assert ex.q6.evaluate(" B ").outcome is Outcome.CORRECT
+# -- q7: the degradation problem -------------------------------------------------------------
+def test_q7_right_answer_passes():
+    assert ex.q7.evaluate("b").outcome is Outcome.CORRECT
+    assert ex.q7.evaluate(" B ").outcome is Outcome.CORRECT
 
 
 @pytest.mark.parametrize("answer, fragments", [
-    ("a", ["(a) is not it", "Overfitting", "higher"]),
-    ("c", ["(c) is not it", "do start to converge"]),
-    ("d", ["(d) is not it", "same number of parameters"]),
-    ("e", ["Choose one of a, b, c, d"]),
-    (2, ["one letter as a string", "int 2"]),
-    ("x" * 10_000, ["Choose one of a, b, c, d", "..."]),
+    ("a", ["Not (a)", "overfitting", "higher"]),
+    ("c", ["Not (c)", "do start to converge"]),
+    ("d", ["Not (d)", "same number of parameters"]),
+    ("e", ["not one of the options", '"a", "b", "c" or "d"']),
+    (2, ["should be a letter", "int 2"]),
+    ("x" * 10_000, ["not one of the options", "..."]),
 ])
-def test_q6_planted_mistakes_are_named(answer, fragments):
-    result = ex.q6.evaluate(answer)
+def test_q7_planted_mistakes_are_named(answer, fragments):
+    result = ex.q7.evaluate(answer)
     assert_incorrect(result, *fragments)
     assert len(result.message) < 300  # a long answer is not echoed whole
