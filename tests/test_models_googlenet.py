@@ -1,4 +1,4 @@
-"""The course's GoogLeNet equals torchvision's: same state_dict keys and shapes, same outputs."""
+"""The course's GoogLeNet: what is particular to the family (its equality with torchvision's is tests/test_models_registry.py)."""
 
 import pytest
 import torch
@@ -13,13 +13,6 @@ def reference():
     ref = torchvision.models.googlenet(weights=None, aux_logits=True, init_weights=True, num_classes=10)
     randomize_bn_stats(ref)
     return ref
-
-
-def test_state_dict_keys_and_shapes_match(reference):
-    ours = g.googlenet(num_classes=10).state_dict()
-    theirs = reference.state_dict()
-    assert set(ours) == set(theirs)
-    assert {k: tuple(v.shape) for k, v in ours.items()} == {k: tuple(v.shape) for k, v in theirs.items()}
 
 
 @pytest.mark.parametrize("transform_input", [False, True])

@@ -1,39 +1,9 @@
-"""The course's VGG equals torchvision's: same state_dict keys, strict loading, same outputs."""
+"""The course's VGG: what is particular to the family (its equality with torchvision's is tests/test_models_registry.py)."""
 
 import pytest
 import torch
 import torchvision
 from icdl.models import vgg
-
-
-@pytest.mark.parametrize("name", ["vgg11", "vgg13", "vgg16", "vgg19", "vgg11_bn", "vgg16_bn", "vgg19_bn"])
-def test_state_dict_keys_and_shapes_match_torchvision(name):
-    with torch.device("meta"):  # shapes only, no memory or initialisation: fast
-        ours = getattr(vgg, name)().state_dict()
-        theirs = getattr(torchvision.models, name)(weights=None).state_dict()
-    assert ours.keys() == theirs.keys()
-    assert {k: v.shape for k, v in ours.items()} == {k: v.shape for k, v in theirs.items()}
-
-
-@pytest.mark.parametrize("name", ["vgg16", "vgg16_bn"])
-def test_loads_torchvision_weights_and_gives_same_outputs(name):
-    torch.manual_seed(0)
-    theirs = getattr(torchvision.models, name)(weights=None)
-    if name.endswith("_bn"):  # non-trivial running statistics, so eval-mode BN really is tested
-        for m in theirs.modules():
-            if isinstance(m, torch.nn.BatchNorm2d):
-                m.running_mean.uniform_(-0.1, 0.1)
-                m.running_var.uniform_(0.5, 1.5)
-    theirs.eval()
-    ours = getattr(vgg, name)().eval()
-    ours.load_state_dict(theirs.state_dict(), strict=True)
-    x = torch.randn(2, 3, 32, 32, generator=torch.Generator().manual_seed(1))
-    with torch.no_grad():
-        expected, got = theirs(x), ours(x)
-    assert got.shape == (2, 1000)
-    torch.testing.assert_close(got, expected, atol=1e-5, rtol=0)
-    with torch.no_grad():  # the comparison can fail: freshly initialised weights differ
-        assert not torch.allclose(getattr(vgg, name)().eval()(x), expected, atol=1e-5)
 
 
 @pytest.mark.parametrize("config, params", [("A", 132_863_336), ("B", 133_047_848), ("D", 138_357_544),

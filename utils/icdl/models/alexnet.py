@@ -32,6 +32,8 @@ from dataclasses import dataclass, replace
 import torch
 from torch import nn
 
+from .registry import register_model
+
 
 @dataclass(frozen=True)
 class ConvSpec:
@@ -159,6 +161,7 @@ def he_init_(model: nn.Module) -> nn.Module:
     return model
 
 
+@register_model(torchvision="alexnet", weights="AlexNet_Weights.IMAGENET1K_V1", params=61_100_840, macs=714_188_480)
 def alexnet(num_classes: int = 1000, **kwargs) -> AlexNet:
     """torchvision's AlexNet (the torchvision variant): loads its ``state_dict`` with strict=True."""
     return AlexNet(TORCHVISION, num_classes, **kwargs)

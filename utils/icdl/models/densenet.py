@@ -29,6 +29,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .registry import register_model
+
 
 # ---------------------------------------------------------------------------
 # Building blocks
@@ -184,15 +186,18 @@ class DenseNet(nn.Module):
 # ---------------------------------------------------------------------------
 # Factories
 # ---------------------------------------------------------------------------
+@register_model(torchvision="densenet121", weights="DenseNet121_Weights.IMAGENET1K_V1", params=7_978_856, macs=2_834_161_664)
 def densenet121(**kwargs) -> DenseNet:
     """DenseNet-121 (k=32, blocks 6-12-24-16): matches ``torchvision.models.densenet121``."""
     return DenseNet(**{**DENSENET_CFGS["densenet121"], **kwargs})
 
 
+@register_model(torchvision="densenet169", weights="DenseNet169_Weights.IMAGENET1K_V1", params=14_149_480, macs=3_359_843_328)
 def densenet169(**kwargs) -> DenseNet:
     return DenseNet(**{**DENSENET_CFGS["densenet169"], **kwargs})
 
 
+@register_model(torchvision="densenet201", weights="DenseNet201_Weights.IMAGENET1K_V1", params=20_013_928, macs=4_291_365_888)
 def densenet201(**kwargs) -> DenseNet:
     return DenseNet(**{**DENSENET_CFGS["densenet201"], **kwargs})
 
@@ -202,6 +207,7 @@ def densenet264(**kwargs) -> DenseNet:
     return DenseNet(**{**DENSENET_CFGS["densenet264"], **kwargs})
 
 
+@register_model(torchvision="densenet161", weights="DenseNet161_Weights.IMAGENET1K_V1", params=28_681_000, macs=7_727_907_072)
 def densenet161(**kwargs) -> DenseNet:
     return DenseNet(**{**DENSENET_CFGS["densenet161"], **kwargs})
 

@@ -36,6 +36,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .registry import register_model
+
 
 # ---------------------------------------------------------------------------
 # Building blocks
@@ -294,6 +296,7 @@ def aux_loss_fn(wrapper: MainLogits, aux_weight: float = 0.3):
 # ---------------------------------------------------------------------------
 # Factories
 # ---------------------------------------------------------------------------
+@register_model(torchvision="googlenet", weights="GoogLeNet_Weights.IMAGENET1K_V1", params=6_624_904, macs=1_498_376_192, eval_kwargs={"aux_logits": False})
 def googlenet(num_classes: int = 1000, aux_logits: bool = True, **kwargs) -> GoogLeNet:
     """torchvision's GoogLeNet: batch norm, 3x3 kernels in the "5x5" branch, dropout 0.2."""
     return GoogLeNet(num_classes, aux_logits, five_kernel=3, batch_norm=True, dropout=0.2,

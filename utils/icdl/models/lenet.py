@@ -42,6 +42,8 @@ from dataclasses import dataclass
 
 import torch
 from torch import nn
+
+from .registry import register_model
 from torch.nn import functional as F
 
 # Table I of the paper: the S2 maps (0-5) that each of the 16 C3 maps reads.
@@ -206,6 +208,7 @@ class LeNet5(nn.Module):
         return self.classifier(self.features(x))
 
 
+@register_model(input_size=32, in_channels=1, params=61_706, macs=416_520)
 def lenet5(variant: str = "modern", **kwargs) -> LeNet5:
     """``lenet5("classic")`` or ``lenet5("modern", c1_padding=2)`` for 28x28 MNIST."""
     return LeNet5(variant, **kwargs)

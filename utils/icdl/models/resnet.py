@@ -36,6 +36,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .registry import register_model
+
 
 # --------------------------------------------------------------------------
 # The paper's Table 1, as data: block type and number of blocks per stage.
@@ -261,26 +263,31 @@ def _from_config(name: str, **kwargs) -> ResNet:
     return ResNet(block, layers, **kwargs)
 
 
+@register_model(torchvision="resnet18", weights="ResNet18_Weights.IMAGENET1K_V1", params=11_689_512, macs=1_814_073_344)
 def resnet18(**kwargs) -> ResNet:
     """ResNet-18: BasicBlocks (2, 2, 2, 2). 11.7 M parameters at 1000 classes."""
     return _from_config("resnet18", **kwargs)
 
 
+@register_model(torchvision="resnet34", weights="ResNet34_Weights.IMAGENET1K_V1", params=21_797_672, macs=3_663_761_408)
 def resnet34(**kwargs) -> ResNet:
     """ResNet-34: BasicBlocks (3, 4, 6, 3)."""
     return _from_config("resnet34", **kwargs)
 
 
+@register_model(torchvision="resnet50", weights="ResNet50_Weights.IMAGENET1K_V1", params=25_557_032, macs=4_089_184_256)
 def resnet50(**kwargs) -> ResNet:
     """ResNet-50: Bottlenecks (3, 4, 6, 3), torchvision's v1.5 by default."""
     return _from_config("resnet50", **kwargs)
 
 
+@register_model(torchvision="resnet101", weights="ResNet101_Weights.IMAGENET1K_V1", params=44_549_160, macs=7_801_405_440)
 def resnet101(**kwargs) -> ResNet:
     """ResNet-101: Bottlenecks (3, 4, 23, 3)."""
     return _from_config("resnet101", **kwargs)
 
 
+@register_model(torchvision="resnet152", weights="ResNet152_Weights.IMAGENET1K_V1", params=60_192_808, macs=11_513_626_624)
 def resnet152(**kwargs) -> ResNet:
     """ResNet-152: Bottlenecks (3, 8, 36, 3)."""
     return _from_config("resnet152", **kwargs)

@@ -32,6 +32,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .registry import register_model
+
 # Table 1 of the paper, by column. The comment is the number of weight layers.
 CONFIGS: dict[str, list[int | str]] = {
     "A": [64, "M", 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M"],  # VGG11
@@ -133,33 +135,41 @@ def vgg(config: str = "D", batch_norm: bool = False, num_classes: int = 1000, *,
     return VGG(features, num_classes, feature_channels=last_channels(cfg, width), **kwargs)
 
 
+@register_model(torchvision="vgg11", weights="VGG11_Weights.IMAGENET1K_V1", params=132_863_336, macs=7_609_090_048)
 def vgg11(num_classes: int = 1000, **kwargs) -> VGG:
     return vgg("A", False, num_classes, **kwargs)
 
 
+@register_model(torchvision="vgg11_bn", weights="VGG11_BN_Weights.IMAGENET1K_V1", params=132_868_840, macs=7_609_090_048)
 def vgg11_bn(num_classes: int = 1000, **kwargs) -> VGG:
     return vgg("A", True, num_classes, **kwargs)
 
 
+@register_model(torchvision="vgg13", weights="VGG13_Weights.IMAGENET1K_V1", params=133_047_848, macs=11_308_466_176)
 def vgg13(num_classes: int = 1000, **kwargs) -> VGG:
     return vgg("B", False, num_classes, **kwargs)
 
 
+@register_model(torchvision="vgg13_bn", weights="VGG13_BN_Weights.IMAGENET1K_V1", params=133_053_736, macs=11_308_466_176)
 def vgg13_bn(num_classes: int = 1000, **kwargs) -> VGG:
     return vgg("B", True, num_classes, **kwargs)
 
 
+@register_model(torchvision="vgg16", weights="VGG16_Weights.IMAGENET1K_V1", params=138_357_544, macs=15_470_264_320)
 def vgg16(num_classes: int = 1000, **kwargs) -> VGG:
     return vgg("D", False, num_classes, **kwargs)
 
 
+@register_model(torchvision="vgg16_bn", weights="VGG16_BN_Weights.IMAGENET1K_V1", params=138_365_992, macs=15_470_264_320)
 def vgg16_bn(num_classes: int = 1000, **kwargs) -> VGG:
     return vgg("D", True, num_classes, **kwargs)
 
 
+@register_model(torchvision="vgg19", weights="VGG19_Weights.IMAGENET1K_V1", params=143_667_240, macs=19_632_062_464)
 def vgg19(num_classes: int = 1000, **kwargs) -> VGG:
     return vgg("E", False, num_classes, **kwargs)
 
 
+@register_model(torchvision="vgg19_bn", weights="VGG19_BN_Weights.IMAGENET1K_V1", params=143_678_248, macs=19_632_062_464)
 def vgg19_bn(num_classes: int = 1000, **kwargs) -> VGG:
     return vgg("E", True, num_classes, **kwargs)
