@@ -3,29 +3,35 @@
 =====  ==============================================  ==========================================
 q      the learner writes                              checked against
 =====  ==============================================  ==========================================
-q1     ``conv_output_size(n, kernel_size, ...)``       the formula, on cases run by ``nn.Conv2d``
+q1     ``same_padding(kernel_size, dilation=1)``:      PyTorch's ``padding="same"`` (total
+       the (left, right) zeros that keep the size at   d(k - 1), the odd zero on the right), on odd
+       stride 1 (a derivation from the output-size     and even kernels, with and without dilation
+       formula; ``FunctionQuestion``)
 q2     ``conv2d(x, weight, bias, stride, padding)``    ``F.conv2d`` (switched off while checking)
-q3     three parameter counts (numbers)                ``nn.Module.parameters()``
-q4     ``receptive_field(layers)``                     the recurrence r += (k - 1) * jump
+q3     three parameter counts (``ValueQuestion``)      ``nn.Module.parameters()``
+q4     ``receptive_field(layers)`` of (kernel_size,    the recurrence r += d (k - 1) j, j *= s
+       stride, dilation) layers (``FunctionQuestion``)
 q5     ``max_pool2d(x, kernel_size, stride=None)``     ``F.max_pool2d`` (switched off while checking), also
                                                        where (H - k) is not a multiple of the stride
-q6     ``softmax(logits)``                             ``torch.softmax``, also on huge logits and on rows
-                                                       like [0, 1000] (where shifting by the mean overflows)
+q6     ``log_softmax(z)`` by log-sum-exp               ``torch.log_softmax`` (it, ``logsumexp`` and
+       (``FunctionQuestion``)                          ``cross_entropy`` switched off while checking), on
+                                                       rows like [0, 1000] and [-1000, 0]
 q7     ``SmallCNN`` (an ``nn.Module`` class)           the spec's layer shapes and parameter count, and
                                                        its values: the learner's own layers in the spec's order
 =====  ==============================================  ==========================================
 
-Each check tries to say *which* mistake was made (forgot the bias, flipped
-kernel, ignored the stride, overflow, ...) by comparing the answer with the
-results of the common mistakes, not only that the numbers differ.
+Each check tries to say *which* mistake was made (forgot the dilation, flipped
+kernel, ignored the stride, log of an underflowed softmax, ...) by comparing the
+answer with the results of the common mistakes, not only that the numbers differ.
 """
 
 from __future__ import annotations
 
 import contextlib
-import math
+import re
 
-from .core import Incorrect, NotAttempted, Question, call, describe, expect_close, register, trace_forward
+from .core import Incorrect, Question, call, describe, expect_close, register, trace_forward
+from .kinds import FunctionQuestion, ValueQuestion
 from .shared import whole_number
 
 NOTEBOOK = "01_cnn_basics"
@@ -42,37 +48,14 @@ def _same(a, b, atol=1e-4, rtol=1e-4) -> bool:
             and torch.allclose(a.detach().double(), b.double(), atol=atol, rtol=rtol))
 
 
-def _as_int(value, what: str) -> int:
-    """A learner's whole number (int, NumPy or 1-element tensor) as a plain ``int``, or :class:`Incorrect`.
-
-    Floats are refused, even 28.0 (a size is an int: use ``//``), and an ``int`` subclass is reduced to
-    its plain value, so a class whose ``==`` always says True changes nothing (``core.plain_number``).
-    """
-    if value is None:
-        raise NotAttempted(f"Not attempted yet: {what} is still None.")
-    number = value
-    if hasattr(value, "item") and hasattr(value, "shape"):
-        count = getattr(value, "numel", None)
-        if callable(count) and count() == 1:
-            number = value.item()
-    if isinstance(number, float) or (type(number).__module__ == "numpy" and "float" in type(number).__name__):
-        if float(number).is_integer():
-            raise Incorrect(f"{what} is {describe(value)}: a size or a count must be an int, not a float. "
-                            "Use floor division `//` (or int(...)) so the result is an int.")
-        raise Incorrect(f"{what} is {describe(value)}, not a whole number: the formula rounds down, "
-                        "so use floor division `//`.")
-    if isinstance(number, bool) or not hasattr(type(number), "__index__"):
-        raise Incorrect(f"{what} should be a whole number, but it is {describe(value)}.")
-    return whole_number(value, what)
-
-
 @contextlib.contextmanager
 def _switched_off(*targets):
     """Temporarily replace library functions so that a learner's answer cannot call them.
 
-    ``targets`` are ``(module, attribute_name, what_to_do_instead)`` triples.
+    ``targets`` are ``(module_or_class, attribute_name, what_to_do_instead)`` triples. A method that
+    ``torch.Tensor`` only inherits (``Tensor.log_softmax``) is shadowed, then the shadow removed.
     """
-    saved = [(mod, name, getattr(mod, name)) for mod, name, _ in targets]
+    saved = [(mod, name, name in vars(mod), getattr(mod, name)) for mod, name, _ in targets]
 
     def refusing(name, advice):
         def fn(*args, **kwargs):
@@ -84,57 +67,71 @@ def _switched_off(*targets):
             setattr(mod, name, refusing(name, advice))
         yield
     finally:
-        for mod, name, original in saved:
-            setattr(mod, name, original)
+        for mod, name, own, original in reversed(saved):
+            if own:
+                setattr(mod, name, original)
+            else:
+                delattr(mod, name)
 
 
 # --------------------------------------------------------------------------
-# q1: the output-size formula
+# q1: the padding that keeps the size (derived from the output-size formula)
 # --------------------------------------------------------------------------
-def reference_output_size(n, kernel_size, stride=1, padding=0, dilation=1) -> int:
-    """floor((n + 2p - d(k - 1) - 1) / s) + 1, the size PyTorch's ``nn.Conv2d`` produces."""
-    return (n + 2 * padding - dilation * (kernel_size - 1) - 1) // stride + 1
+def reference_same_padding(kernel_size, dilation=1) -> tuple[int, int]:
+    """The zeros (left, right) that keep n_out = n at stride 1, placed as PyTorch's ``padding="same"`` does.
+
+    n + left + right - d(k - 1) - 1 + 1 = n, so left + right = d(k - 1); when that is odd the extra
+    zero goes on the right (bottom).
+    """
+    total = dilation * (kernel_size - 1)
+    return total // 2, total - total // 2
 
 
-class OutputSize(Question):
-    title = "the output-size formula"
+class SamePadding(FunctionQuestion):
+    title = "the padding that keeps the size"
+    function = "same_padding"
     hints = [
-        "Without padding, stride or dilation a k-wide kernel fits in n - k + 1 positions.",
-        "Padding adds p pixels on BOTH sides (n + 2p). A stride s keeps one position in s: "
-        "floor((n + 2p - k) / s) + 1. Use `//` for the floor.",
-        "Dilation d spreads the kernel's taps d pixels apart, so it covers d * (k - 1) + 1 pixels: "
-        "use that in place of k.",
+        "Start from the chapter's formula at stride 1, with p_left zeros before and p_right after: "
+        "n_out = n + p_left + p_right - d(k - 1). Ask for n_out = n.",
+        "So the two sides together need d(k - 1) zeros: 2 for a plain 3 x 3 kernel, 4 for a 3 x 3 kernel with "
+        "dilation 2. Split them as evenly as you can.",
+        "When d(k - 1) is odd the two sides cannot be equal: the left side gets d(k - 1) // 2, the right side "
+        "the rest. Return (left, right).",
     ]
-    # (n, kernel_size, stride, padding, dilation): simple cases first, so the first failure is telling.
-    cases = [(32, 5, 1, 0, 1), (28, 3, 1, 1, 1), (28, 3, 2, 1, 1), (224, 7, 2, 3, 1), (7, 3, 2, 0, 1),
-             (6, 4, 3, 0, 1), (10, 3, 1, 0, 2), (32, 3, 1, 2, 2), (15, 5, 2, 1, 3)]
+    # (kernel_size,) or (kernel_size, dilation): odd kernels first, then dilation, then even kernels
+    # Kernels 2 and 4 with dilations 2 and 3 come before the plain even kernels: on them padding k // 2 on
+    # each side, rounding both halves up and rounding both down give three different answers.
+    cases = [(3,), (5,), (1,), (7,), (3, 2), (5, 3), ((3,), {"dilation": 4}), (2, 2), (4, 3), (2,), (4,), (6, 2),
+             (8, 1)]
     mistakes = [
-        ("forgot the padding (it adds 2p, p on each side)",
-         lambda n, k, s, p, d: (n - d * (k - 1) - 1) // s + 1),
-        ("counted the padding once; it is added on both sides, so it adds 2p",
-         lambda n, k, s, p, d: (n + p - d * (k - 1) - 1) // s + 1),
-        ("ignored the stride", lambda n, k, s, p, d: n + 2 * p - d * (k - 1)),
-        ("forgot the + 1 (a kernel as wide as the input still fits once)",
-         lambda n, k, s, p, d: (n + 2 * p - d * (k - 1) - 1) // s),
-        ("ignored the dilation: a dilated kernel covers d * (k - 1) + 1 pixels",
-         lambda n, k, s, p, d: (n + 2 * p - k) // s + 1),
-        ("rounded up instead of down", lambda n, k, s, p, d: -(-(n + 2 * p - d * (k - 1) - 1) // s) + 1),
+        ("forgot the dilation: a dilated kernel covers d(k - 1) + 1 pixels, so it needs d(k - 1) zeros in all",
+         lambda k, dilation=1: reference_same_padding(k)),
+        ("padded k // 2 (times the dilation) on each side: that is right for odd kernels only. For an even "
+         "kernel k // 2 is k / 2, not (k - 1) / 2, so the output comes out larger than the input",
+         lambda k, dilation=1: (dilation * (k // 2), dilation * (k // 2))),
+        ("put the extra zero on the left (top): PyTorch's padding=\"same\" puts it on the right (bottom)",
+         lambda k, dilation=1: tuple(reversed(reference_same_padding(k, dilation)))),
+        ("padded d(k - 1) on each side: padding goes on both sides, so the two sides together add d(k - 1)",
+         lambda k, dilation=1: (dilation * (k - 1), dilation * (k - 1))),
+        ("took d * k pixels for the span of a dilated kernel: its k taps are d apart, so it spans d(k - 1) + 1",
+         lambda k, dilation=1: ((dilation * k - 1) // 2, dilation * k - 1 - (dilation * k - 1) // 2)),
+        ("rounded both sides down: when d(k - 1) is odd one side needs one more zero, or the output shrinks by one",
+         lambda k, dilation=1: (dilation * (k - 1) // 2, dilation * (k - 1) // 2)),
+        ("rounded both sides up: when d(k - 1) is odd that is one zero too many, and the output grows by one",
+         lambda k, dilation=1: (-(-dilation * (k - 1) // 2), -(-dilation * (k - 1) // 2))),
     ]
+    reference = staticmethod(reference_same_padding)
+    success = ("Correct! For odd kernels at dilation 1 this is the familiar (k - 1) / 2 on each side. Whenever "
+               "d(k - 1) is odd, as for an even kernel at dilation 1, the zeros cannot be split evenly and the output "
+               "shifts by half a pixel: one reason most networks use odd kernels.")
 
-    def verify(self, fn):
-        # The defaults must work: conv_output_size(32, 5) is a plain 5x5 convolution.
-        got = _as_int(call(fn, 32, 5, doing="`conv_output_size(32, 5)`"), "conv_output_size(32, 5)")
-        if got != 28:
-            raise Incorrect(f"conv_output_size(32, 5) returned {got}; expected 28 (stride 1, no padding, "
-                            "no dilation are the defaults).")
-        for n, k, s, p, d in self.cases:
-            what = f"conv_output_size({n}, kernel_size={k}, stride={s}, padding={p}, dilation={d})"
-            got = _as_int(call(fn, n, kernel_size=k, stride=s, padding=p, dilation=d, doing=f"`{what}`"), what)
-            expected = reference_output_size(n, k, s, p, d)
-            if got != expected:
-                why = [text for text, wrong in self.mistakes if wrong(n, k, s, p, d) == got != expected]
-                raise Incorrect(f"{what} returned {got}; expected {expected}."
-                                + (f" It looks like you {why[0]}." if why else ""))
+    def normalise(self, got, label: str):
+        """Two whole numbers (left, right), as a tuple; a list is accepted too."""
+        if isinstance(got, (tuple, list)) and len(got) == 2:
+            return tuple(whole_number(v, f"{side} padding of {label}") for side, v in zip(("the left", "the right"),
+                                                                                         got))
+        raise Incorrect(f"{label} should return two whole numbers (left, right), the zeros before and after; "
+                        f"it returned {describe(got)}.")
 
 
 # --------------------------------------------------------------------------
@@ -144,7 +141,7 @@ class Conv2d(Question):
     title = "conv2d by hand"
     hints = [
         "First pad x with zeros (torch.nn.functional.pad(x, (p, p, p, p))), then compute the output size "
-        "with your conv_output_size.",
+        "with the chapter's formula, (n + 2p - k) // s + 1.",
         "Each output pixel (n, o, i, j) is sum over c, u, v of x[n, c, i*s + u, j*s + v] * weight[o, c, u, v], "
         "plus bias[o]. Loops over i and j with a slice of x and a broadcasted product are enough.",
         "Vectorised: F.unfold(x, k, stride=s, padding=p) gives (N, C*kH*kW, L) patches; multiply by "
@@ -219,8 +216,17 @@ class Conv2d(Question):
 # --------------------------------------------------------------------------
 # q3: parameter counts
 # --------------------------------------------------------------------------
-class ParamCounts(Question):
+def _layers_of_q3():
+    """The three layers of q3, on the meta device (shapes only, no memory, no initialisation)."""
+    from torch import nn
+
+    return (nn.Conv2d(3, 64, kernel_size=3, device="meta"), nn.Linear(224 * 224 * 3, 64, device="meta"),
+            nn.Conv2d(64, 128, kernel_size=3, bias=False, device="meta"))
+
+
+class ParamCounts(ValueQuestion):
     title = "parameter counts of a convolution and a fully connected layer"
+    names = ("conv_params", "fc_params", "conv2_params")
     hints = [
         "A Conv2d has one kernel of size in_channels x k x k per output channel, plus one bias per "
         "output channel.",
@@ -229,87 +235,116 @@ class ParamCounts(Question):
         "bias=False removes the bias term. Check yourself with "
         "sum(p.numel() for p in layer.parameters()).",
     ]
-    # (variable name, the layer it describes, expected, [(wrong value, what it means), ...], how to count it).
-    # A wrong count's message names the mistake, or says too large / too small and how to count:
-    # never the expected count itself, which is the answer.
-    conv_rule = ("A Conv2d has out_channels x in_channels x k x k weights, plus one bias per output "
-                 "channel unless bias=False.")
-    items = [
-        ("conv_params", "nn.Conv2d(3, 64, kernel_size=3)", 3 * 64 * 3 * 3 + 64, [
-            (3 * 64 * 3 * 3, "you forgot the bias: one per output channel (+64)"),
+    # Wrong counts a learner plausibly writes, each with the slip it reveals (the right count is never printed).
+    mistakes = {
+        "conv_params": [
+            (3 * 64 * 3 * 3, "you forgot the bias: one per output channel"),
             (64 * 3 * 3 + 64, "you forgot the input channels: each kernel spans all 3 of them"),
-            (3 * 64 * 3 + 64, "you used k instead of k x k weights per kernel"),
             (3 * 64 * 3 * 3 + 3 * 64, "the bias is one number per output channel, not per (input, output) pair"),
-        ], conv_rule),
-        ("fc_params", "nn.Linear(224 * 224 * 3, 64)", 224 * 224 * 3 * 64 + 64, [
-            (224 * 224 * 3 * 64, "you forgot the bias: one per output unit (+64)"),
+        ],
+        "fc_params": [
+            (224 * 224 * 3 * 64, "you forgot the bias: one per output unit"),
             (224 * 224 * 64 + 64, "you forgot the 3 colour channels of the input"),
             (224 * 224 * 3 + 64, "each of the 64 units has its own weight for every input"),
-        ], "A Linear layer has in_features x out_features weights, plus one bias per output unit."),
-        ("conv2_params", "nn.Conv2d(64, 128, kernel_size=3, bias=False)", 64 * 128 * 3 * 3, [
+        ],
+        "conv2_params": [
             (64 * 128 * 3 * 3 + 128, "this layer has bias=False: no bias terms"),
             (128 * 3 * 3, "you forgot the input channels: each kernel spans all 64 of them"),
-        ], conv_rule),
-    ]
+        ],
+    }
+    wrong = ("count the weights and the biases separately, then add them. A Conv2d has out_channels x in_channels "
+             "x k x k weights and one bias per output channel unless bias=False; a Linear layer has in_features x "
+             "out_features weights and one bias per output unit")
 
-    def verify(self, *answers):
-        if len(answers) != len(self.items):
-            raise Incorrect(f"Pass the three counts: ex.q3.check(conv_params, fc_params, conv2_params); "
-                            f"got {len(answers)} value(s).")
-        for value, (name, layer, expected, mistakes, rule) in zip(answers, self.items):
-            got = _as_int(value, name)
-            if got != expected:
-                why = [text for wrong, text in mistakes if wrong == got]
-                if why:
-                    raise Incorrect(f"{name} (for {layer}) is {got:,}: {why[0]}.")
-                size = "large" if got > expected else "small"
-                raise Incorrect(f"{name} (for {layer}) is {got:,}, which is too {size}. {rule} Count the weights "
-                                f"and the biases separately, then add them.")
-        return (f"Correct! The fully connected layer has {self.items[1][2] // self.items[0][2]:,} times "
-                "as many parameters as the convolution, although the convolution computes 64 outputs "
-                "at every position of the image.")
+    def expected(self) -> tuple:
+        return tuple(sum(p.numel() for p in layer.parameters()) for layer in _layers_of_q3())
+
+    @property
+    def success(self) -> str:
+        conv, fc, _ = self.expected()
+        return (f"Correct! The fully connected layer has {fc // conv:,} times as many parameters as the "
+                "convolution, although the convolution computes 64 outputs at every position of the image.")
 
 
 # --------------------------------------------------------------------------
-# q4: receptive field of a stack
+# q4: receptive field of a stack, with dilation (a derivation the chapter did not print)
 # --------------------------------------------------------------------------
 def reference_receptive_field(layers) -> int:
-    """Receptive field (in input pixels) of one unit after a stack of (kernel_size, stride) layers."""
+    """Receptive field (input pixels, one side) after a stack of (kernel_size, stride, dilation) layers."""
     field, jump = 1, 1  # jump: distance in input pixels between neighbouring units of the current layer
-    for k, s in layers:
-        field += (k - 1) * jump
+    for k, s, d in layers:
+        field += d * (k - 1) * jump  # k taps, d units apart, each unit `jump` input pixels from the next
         jump *= s
     return field
 
 
-class ReceptiveField(Question):
-    title = "the receptive field of a stack of layers"
-    hints = [
-        "Start with r = 1 (one input pixel) and a jump j = 1 (neighbouring units are 1 input pixel apart).",
-        "A layer with kernel k widens the field by (k - 1) * j: its k taps are j input pixels apart.",
-        "After that layer, multiply j by its stride. Update r before j: a layer's own stride "
-        "only affects the layers after it.",
-    ]
-    cases = [[], [(3, 1)], [(3, 1), (3, 1)], [(3, 1), (3, 1), (3, 1)], [(3, 1), (2, 2), (3, 1)],
-             [(5, 1), (2, 2), (5, 1), (2, 2)], [(7, 2), (3, 2), (3, 1), (3, 1)], [(11, 4), (3, 2), (5, 1)]]
-    mistakes = [
-        ("ignores the strides: after a stride-s layer neighbouring units are s times further apart in the input",
-         lambda ls: 1 + sum(k - 1 for k, _ in ls)),
-        ("multiplies by a layer's own stride too early: a layer's stride only affects the layers after it",
-         lambda ls: reference_receptive_field([(1 + (k - 1) * s, s) for k, s in ls])),
-        ("adds the kernel sizes; each layer adds (k - 1) * jump", lambda ls: sum(k for k, _ in ls)),
-        ("multiplies the kernel sizes; each layer adds (k - 1) * jump", lambda ls: math.prod(k for k, _ in ls)),
-    ]
+def _rf(layers, grow, step) -> int:
+    """A receptive-field recurrence with the field update ``grow(field, jump, k, d)`` and jump update ``step``."""
+    field, jump = 1, 1
+    for k, s, d in layers:
+        field = grow(field, jump, k, d)
+        jump = step(jump, s, d)
+    return field
 
-    def verify(self, fn):
-        for layers in self.cases:
-            what = f"receptive_field({layers})"
-            got = _as_int(call(fn, [tuple(layer) for layer in layers], doing=f"`{what}`"), what)
-            expected = reference_receptive_field(layers)
-            if got != expected:
-                why = [text for text, wrong in self.mistakes if wrong(layers) == got]
-                raise Incorrect(f"{what} returned {got}; expected {expected}."
-                                + (f" Your formula {why[0]}." if why else ""))
+
+def _early(layers) -> int:
+    """The "stride too early" slip: the jump is multiplied by a layer's stride before its own field update."""
+    field, jump = 1, 1
+    for k, s, d in layers:
+        jump *= s
+        field += d * (k - 1) * jump
+    return field
+
+
+class _Layers(list):
+    """A list of layers whose repr has no spaces, so that a failing case shows whole in the message."""
+
+    def __repr__(self) -> str:
+        return "[" + ",".join("(" + ",".join(map(str, layer)) + ")" for layer in self) + "]"
+
+
+class ReceptiveField(FunctionQuestion):
+    title = "the receptive field of a stack of dilated layers"
+    function = "receptive_field"
+    result = "int"
+    hints = [
+        "Keep the chapter's two numbers: the field r (start at 1) and the jump j, the distance in input pixels "
+        "between neighbouring units of the current layer (start at 1).",
+        "A dilated kernel's k taps sit d units apart, so one application spans d(k - 1) + 1 units of its input: "
+        "how much wider than 1 unit is that, in input pixels?",
+        "The field grows by d(k - 1) j. Then the stride multiplies j; the dilation does not: it spreads this "
+        "layer's taps, it does not move this layer's output units further apart.",
+    ]
+    # Layers are (kernel_size, stride, dilation); one list per case, simplest first.
+    # A dilated layer after a plain one comes before a dilated layer alone: from a field of 1, "the span is
+    # d * k" and "dilation multiplies the field" give the same number, after a plain layer they do not.
+    cases = [(_Layers(),), (_Layers([(3, 1, 1)]),), (_Layers([(3, 1, 1), (3, 1, 2)]),), (_Layers([(3, 1, 2)]),),
+             (_Layers([(5, 1, 3)]),), (_Layers([(3, 2, 1), (3, 1, 1)]),),
+             (_Layers([(3, 1, 1), (3, 1, 2), (3, 1, 4)]),), (_Layers([(3, 2, 1), (3, 1, 2)]),),
+             (_Layers([(3, 2, 2), (3, 1, 1)]),), (_Layers([(2, 2, 1), (3, 1, 2), (3, 1, 2)]),),
+             (_Layers([(7, 2, 1), (3, 2, 2), (3, 1, 4)]),)]
+    reference = staticmethod(reference_receptive_field)
+    mistakes = [
+        ("ignored the dilation: a dilated kernel's taps are d units apart, so it spans d(k - 1) + 1 of them",
+         lambda ls: _rf(ls, lambda r, j, k, d: r + (k - 1) * j, lambda j, s, d: j * s)),
+        ("ignored the strides: after a stride-s layer neighbouring units are s times further apart in the input",
+         lambda ls: _rf(ls, lambda r, j, k, d: r + d * (k - 1) * j, lambda j, s, d: j)),
+        ("multiplied the jump by the dilation too: dilation spreads this layer's taps but keeps its output units "
+         "where they were, so only the stride multiplies the jump",
+         lambda ls: _rf(ls, lambda r, j, k, d: r + d * (k - 1) * j, lambda j, s, d: j * s * d)),
+        ("multiplied the receptive field by the dilation: dilation widens this layer's step only, by "
+         "(d - 1)(k - 1) jumps, it does not scale what the earlier layers already see",
+         lambda ls: _rf(ls, lambda r, j, k, d: (r + (k - 1) * j) * d, lambda j, s, d: j * s)),
+        ("took d * k pixels for the span of a dilated kernel: its k taps are d apart, so it spans d(k - 1) + 1",
+         lambda ls: _rf(ls, lambda r, j, k, d: r + (d * k - 1) * j, lambda j, s, d: j * s)),
+        ("multiplied the jump by a layer's own stride too early: a layer's stride only affects the layers after it",
+         _early),
+        ("added the spans d(k - 1) + 1 of the layers; each layer adds d(k - 1) jumps to the field",
+         lambda ls: sum(d * (k - 1) + 1 for k, _, d in ls)),
+    ]
+    success = ("Correct! With dilations 1, 2, 4, three 3 x 3 layers see 15 x 15 pixels, with 9 weights per pair of "
+               "channels in each layer and no loss of resolution: the exponential growth that Yu & Koltun (2016, "
+               "Section 2) build on.")
 
 
 # --------------------------------------------------------------------------
@@ -373,66 +408,121 @@ class MaxPool2d(Question):
 
 
 # --------------------------------------------------------------------------
-# q6: a numerically stable softmax
+# q6: a numerically stable log_softmax, by log-sum-exp (the chapter printed softmax, not this)
 # --------------------------------------------------------------------------
-class Softmax(Question):
-    title = "a numerically stable softmax"
+def reference_log_softmax(z):
+    """log_softmax over the last dimension, computed in float64 from the log-sum-exp identity."""
+    z64 = z.double()
+    m = z64.amax(dim=-1, keepdim=True)
+    return (z64 - m - (z64 - m).exp().sum(dim=-1, keepdim=True).log()).to(z.dtype)
+
+
+def _stable_softmax(z):
+    e = (z - z.amax(dim=-1, keepdim=True)).exp()
+    return e / e.sum(dim=-1, keepdim=True)
+
+
+def _log_softmax_shifted_by(z, c):
+    """z - c - log(sum exp(z - c)): right for any finite c in exact arithmetic, not in float32."""
+    return z - c - (z - c).exp().sum(dim=-1, keepdim=True).log()
+
+
+class LogSoftmax(FunctionQuestion):
+    title = "a numerically stable log_softmax"
+    function = "log_softmax"
+    result = "tensor"
+    atol, rtol = 1e-4, 1e-5
     hints = [
-        "softmax(z)_i = exp(z_i) / sum_j exp(z_j), over the last dimension (dim=-1, keepdim=True).",
-        "exp(1000.0) is inf in float32, and inf / inf is NaN. Subtracting a constant c from every logit "
-        "does not change the result: exp(z_i - c) / sum_j exp(z_j - c).",
-        "Use c = z.amax(dim=-1, keepdim=True): then the largest exponent is exp(0) = 1. "
-        "Do not change z in place (z -= c); write z - c.",
+        "log softmax(z)_i = z_i - log(sum_j exp(z_j)). The danger is the log of the sum: exp(1000) is inf in "
+        "float32, and a sum of exp(-1000)'s is 0, whose log is -inf.",
+        "For any constant c, log(sum_j exp(z_j)) = c + log(sum_j exp(z_j - c)). Which c makes the largest term "
+        "exp(0) = 1, so the sum lies between 1 and K?",
+        "Take c = each row's maximum, kept as a column (keepdim=True) so that each row subtracts its own. Do not "
+        "take the log of a softmax: a probability that underflowed to 0 has no log. Skeleton: "
+        "m = ...; return z - ... - (...).exp().sum(dim=-1, keepdim=True).log()",
     ]
 
     @staticmethod
-    def cases():
+    def _cases():
         import torch
 
         g = torch.Generator().manual_seed(3)
         return [
-            ("logits of shape (4, 10)", torch.randn(4, 10, generator=g)),
-            ("logits of shape (2, 3, 5)", 3 * torch.randn(2, 3, 5, generator=g)),
-            ("huge logits [[1000, 1001, 1002], [-1000, -1000, -999]]",
-             torch.tensor([[1000.0, 1001.0, 1002.0], [-1000.0, -1000.0, -999.0]])),
-            # far apart within a row: shifting by the row mean (500) still overflows; only the max is safe
-            ("logits far apart [[0, 1000], [1000, 0]]", torch.tensor([[0.0, 1000.0], [1000.0, 0.0]])),
+            torch.randn(5, 5, generator=g),
+            3 * torch.randn(2, 3, 7, generator=g),
+            torch.tensor([[1000.0, 1001.0, 1002.0], [-1000.0, -1000.0, -999.0]]),
+            # exp(100) overflows float32: shifting by the row minimum fails here, shifting by the mean does not
+            torch.tensor([[-100.0, 0.0, 0.0], [0.0, 0.0, 50.0]]),
+            # far apart within a row: shifting by the mean (500) still overflows, and softmax underflows to 0
+            torch.tensor([[0.0, 1000.0], [-1000.0, 0.0]]),
+            torch.tensor([[-1000.0, 0.0], [0.0, 1000.0]]),
+            torch.linspace(-20.0, 30.0, 11),
         ]
+
+    @property
+    def cases(self):
+        return [(z,) for z in self._cases()]
+
+    reference = staticmethod(reference_log_softmax)
+    mistakes = [
+        ("did not shift the logits: exp(1000) is inf in float32, so its log is inf too. Subtract each row's "
+         "maximum m before exp, and add m back outside the log",
+         lambda z: z - z.exp().sum(dim=-1, keepdim=True).log()),
+        ("took the log of a softmax: where a probability underflows to 0 (exp(-1000) is 0 in float32) its log is "
+         "-inf, where the right answer is about -1000. Stay in log space: z - m - log(sum exp(z - m))",
+         lambda z: _stable_softmax(z).log()),
+        ("shifted by the row mean (or another value that is not the row's maximum): for the row [0, 1000] that "
+         "leaves exp(1000 - 500) = inf. Only the maximum makes every exponent at most 0",
+         lambda z: _log_softmax_shifted_by(z, z.mean(dim=-1, keepdim=True))),
+        ("shifted by the row minimum: then every exponent is at least 0 and the largest, exp(max - min), "
+         "overflows (exp(100) is inf in float32). Shift by the maximum, so every exponent is at most 0",
+         lambda z: _log_softmax_shifted_by(z, z.amin(dim=-1, keepdim=True))),
+        ("shifted by the maximum of the whole tensor, not of each row: a row far below it sums exp's that all "
+         "underflow to 0. Use z.amax(dim=-1, keepdim=True)",
+         lambda z: _log_softmax_shifted_by(z, z.amax())),
+        ("dropped the m from log-sum-exp: log(sum exp(z)) = m + log(sum exp(z - m)), so the result is "
+         "z - m - log(sum exp(z - m))",
+         lambda z: z - (z - z.amax(dim=-1, keepdim=True)).exp().sum(dim=-1, keepdim=True).log()),
+        ("added m instead of subtracting it: log_softmax(z) = z - m - log(sum exp(z - m))",
+         lambda z: z + z.amax(dim=-1, keepdim=True) - (z - z.amax(dim=-1, keepdim=True)).exp()
+         .sum(dim=-1, keepdim=True).log()),
+        ("reduced over dim 0 (down the columns): each row, the last dimension, is one set of logits: use dim=-1",
+         lambda z: z - z.amax(dim=0, keepdim=True)
+         - (z - z.amax(dim=0, keepdim=True)).exp().sum(dim=0, keepdim=True).log()),
+        ("forgot keepdim=True: the row maxima and sums of shape (N,) were subtracted along the wrong axis. "
+         "Keep them as (N, 1) so each row subtracts its own",
+         lambda z: z - z.amax(dim=-1) - (z - z.amax(dim=-1)).exp().sum(dim=-1).log()),
+    ]
+    success = ("Correct! log_softmax(z) = z - m - log(sum exp(z - m)) never takes the log of a number that "
+               "underflowed: F.cross_entropy computes the loss this way, from the logits.")
+
+    def same(self, got, expected) -> bool:
+        """As the kind's, with inf equal to inf and NaN to NaN, so a slip that overflows is recognised."""
+        import torch
+
+        return (isinstance(got, torch.Tensor) and tuple(got.shape) == tuple(expected.shape)
+                and bool(torch.isclose(got.detach().double().cpu(), expected.double().cpu(), atol=self.atol,
+                                       rtol=self.rtol, equal_nan=True).all()))
 
     def verify(self, fn):
         import torch
+        import torch.nn.functional as F
 
-        for label, z in self.cases():
-            z_in = z.clone()
-            what = f"softmax({label})"
-            got = call(fn, z_in, doing=f"`{what}`")
-            if got is None:
-                raise Incorrect(f"{what} returned None: did you forget the `return`?")
-            if not isinstance(got, torch.Tensor):
-                raise Incorrect(f"{what} should return a torch.Tensor, but it returned {describe(got)}.")
-            if not torch.equal(z_in, z):
-                raise Incorrect(f"{what} changed its input in place (e.g. `z -= ...`); compute `z - c` "
-                                "into a new tensor instead.")
-            expected = torch.softmax(z, dim=-1)
-            if tuple(got.shape) != tuple(expected.shape):
-                raise Incorrect(f"{what} returned shape {tuple(got.shape)}; expected {tuple(expected.shape)} "
-                                "(softmax keeps the shape: use keepdim=True for the sum).")
-            if not torch.isfinite(got).all():
-                if "far apart" in label:  # the huge logits passed, so the shift is there but is not the max
-                    raise Incorrect(f"{what} contains NaN or inf: exp overflowed on the row [0, 1000]. Shifting "
-                                    "by the row mean (or any constant other than the maximum) leaves exp(1000 - 500) "
-                                    "= inf in float32; subtract each row's maximum, so the largest exponent is "
-                                    "exp(0) = 1.")
-                raise Incorrect(f"{what} contains NaN or inf: exp overflowed (exp(1000) is inf in float32, "
-                                "and inf / inf is NaN). Subtract each row's maximum before exp.")
-            if z.dim() > 1 and _same(got, torch.softmax(z, dim=0)) and not _same(got, expected):
-                raise Incorrect(f"{what}: you normalised over dim 0 (down the columns). Each row, "
-                                "the last dimension, must sum to 1: use dim=-1.")
-            sums = got.sum(dim=-1)
-            if not torch.allclose(sums, torch.ones_like(sums), atol=1e-4):
-                raise Incorrect(f"{what}: the probabilities along the last dimension should sum to 1; "
-                                f"yours sum to {sums.flatten()[:3].tolist()}...")
-            expect_close(got, expected, what)
+        advice = "compute log-sum-exp yourself (subtract each row's maximum first)."
+        off = [(torch, "log_softmax", advice), (F, "log_softmax", advice), (torch.Tensor, "log_softmax", advice),
+               (torch, "logsumexp", advice), (torch.Tensor, "logsumexp", advice),
+               (torch.special, "log_softmax", advice), (torch.special, "logsumexp", advice),
+               (F, "cross_entropy", advice), (F, "nll_loss", advice)]
+        try:
+            with _switched_off(*off):
+                return super().verify(fn)
+        except Incorrect as exc:
+            text = str(exc)
+            if "it looks like" not in text and re.search(r"\bNaN\b|-?\binf\b", text):
+                raise Incorrect(text + " Somewhere exp overflowed to inf, or a sum underflowed to 0 whose log is "
+                                "-inf: subtract each row's maximum m before exp, add m back outside the log, and "
+                                "never take the log of a probability.") from None
+            raise
 
 
 # --------------------------------------------------------------------------
@@ -561,11 +651,11 @@ class SmallCNN(Question):
                                 f"{prev_spec.split(' =')[0]} (before pooling).")
 
 
-q1 = OutputSize()
+q1 = SamePadding()
 q2 = Conv2d()
 q3 = ParamCounts()
 q4 = ReceptiveField()
 q5 = MaxPool2d()
-q6 = Softmax()
+q6 = LogSoftmax()
 q7 = SmallCNN()
 QUESTIONS = register(NOTEBOOK, q1=q1, q2=q2, q3=q3, q4=q4, q5=q5, q6=q6, q7=q7)
