@@ -1,21 +1,20 @@
 """Checks for the exercise notebook ``04_vgg``: VGG from its configuration list, and its arithmetic.
 
     from icdl.checks import ex04_vgg as ex
-    ex.q1.check(make_layers)          # the feature extractor from a list like [64, "M", 128, ...]; its values
-                                      # are compared with the learner's own weights in torchvision's layout
-    ex.q2.check(receptive_field)      # receptive field of n stacked 3x3 convolutions
-    ex.q3.check(stack_weights)        # weights of n stacked 3x3 convolutions, C channels in and out
-    ex.q4.check(ratio)                # weights of two 3x3 layers / weights of one 5x5 layer
-    ex.q5.check(conv_and_fc_params)   # parameters in conv layers and in fully connected layers
+    ex.q1.check(make_layers)               # debug a given make_layers (batch norm after the ReLU); its values are
+                                           # compared with the learner's own weights in torchvision's layout
+    ex.q2.check(receptive_field)           # receptive field of a configuration list, 2x2 pools included
+    ex.q3.check(conv_macs)                 # multiply-adds of a convolution with stride and groups
+    ex.q4.check(ratio)                     # two 3x3 layers / one 5x5 layer where the width doubles (64 -> 128)
+    ex.q5.check(conv_params, fc_params)    # VGG16-BN's parameters in conv layers and in fully connected layers
 """
 
 from __future__ import annotations
 
-import math
+import functools
 
-from .core import (Incorrect, NotAttempted, Question, call, describe, expect_number, plain_number,
-                   randomize_bn_stats, register, trace_forward)
-from .shared import whole_number
+from .core import Incorrect, NotAttempted, Question, call, describe, randomize_bn_stats, register, trace_forward
+from .kinds import FunctionQuestion, ValueQuestion
 
 NOTEBOOK = "04_vgg"
 
@@ -47,6 +46,24 @@ def _pair(value) -> int | tuple:
     if isinstance(value, (tuple, list)):
         return value[0] if len(set(value)) == 1 else tuple(value)
     return value
+
+
+def _bn_after_relu(kinds: list[str]) -> list[str]:
+    """The layer kinds with every (BatchNorm2d, ReLU) pair swapped: the batch norm after the ReLU."""
+    out = list(kinds)
+    for i in range(len(out) - 1):
+        if out[i] == "BatchNorm2d" and out[i + 1] == "ReLU":
+            out[i], out[i + 1] = "ReLU", "BatchNorm2d"
+    return out
+
+
+def _bn_before_conv(kinds: list[str]) -> list[str]:
+    """The layer kinds with every (Conv2d, BatchNorm2d) pair swapped: the batch norm before the convolution."""
+    out = list(kinds)
+    for i in range(len(out) - 1):
+        if out[i] == "Conv2d" and out[i + 1] == "BatchNorm2d":
+            out[i], out[i + 1] = "BatchNorm2d", "Conv2d"
+    return out
 
 
 def _verify_layers(fn, batch_norm: bool):
@@ -93,6 +110,15 @@ def _verify_layers(fn, batch_norm: bool):
                         f"convolutions: with batch_norm=True put one after every convolution.")
     if not batch_norm and "BatchNorm2d" in kinds:
         raise Incorrect(f"{label} contains BatchNorm2d layers, but batch_norm=False (the paper's VGG has none).")
+    if batch_norm and kinds == _bn_after_relu(want_kinds):
+        raise Incorrect(f"{label}: every batch norm comes after its ReLU (conv, ReLU, batch norm). torchvision's "
+                        f"VGG-BN normalises each convolution's output before the non-linearity, as Ioffe & Szegedy "
+                        f"(2015, Section 3.2) do: conv, batch norm, ReLU. The order changes what the ReLU sees, and "
+                        f"it changes the names: in an nn.Sequential a layer's name is its position, so "
+                        f"`features.1` must be the batch norm for torchvision's weights to load.")
+    if batch_norm and kinds == _bn_before_conv(want_kinds):
+        raise Incorrect(f"{label}: every batch norm comes before its convolution (batch norm, conv, ReLU). "
+                        f"torchvision's VGG-BN normalises the convolution's output: conv, batch norm, ReLU.")
     if kinds != want_kinds:
         bn = ", batch norm" if batch_norm else ""
         raise Incorrect(f"{label}: the layers are {_listed(kinds)}; expected {want_kinds} (conv{bn}, ReLU for each "
@@ -156,132 +182,289 @@ def _verify_layers(fn, batch_norm: bool):
 
 
 class MakeLayers(Question):
-    title = "VGG's feature extractor from a configuration list"
+    title = "debug make_layers: VGG's feature extractor from a configuration list"
     hints = [
-        "Loop over the list: 'M' adds nn.MaxPool2d(kernel_size=2, stride=2); a number c adds "
-        "nn.Conv2d(in_channels, c, kernel_size=3, padding=1), [nn.BatchNorm2d(c),] nn.ReLU(inplace=True).",
-        "After each convolution, set in_channels = c: the next convolution reads what this one wrote.",
-        "Return nn.Sequential(*layers), one flat list, so the names match torchvision's (features.0.weight, ...).",
+        "Run the given function with batch_norm=False and with batch_norm=True, and print both nn.Sequential "
+        "objects next to the course's `vgg.make_layers(...)` for the same list. Which layers differ, and where?",
+        "The error lists names such as `2.running_mean` as missing (the given layers have a batch norm at "
+        "position 2) and `1.running_mean` as unexpected (torchvision's have one at position 1). In an nn.Sequential "
+        "a layer's name is its position: which kind of layer should sit at position 1?",
+        "torchvision's VGG-BN runs conv, batch norm, ReLU for every number. Compare that with the order in which "
+        "the given function appends its layers.",
     ]
 
     def verify(self, fn):
         _verify_layers(fn, batch_norm=False)
         _verify_layers(fn, batch_norm=True)
-        return "Correct! make_layers(CONFIGS['D']) is VGG16's feature extractor."
+        return ("Correct! Conv, batch norm, ReLU: the batch norm normalises what the convolution computed, and "
+                "the names (features.1 is a batch norm) match torchvision's, so its VGG-BN weights load.")
 
 
-class ReceptiveField(Question):
-    title = "the receptive field of n stacked 3x3 convolutions (stride 1)"
-    hints = [
-        "One 3x3 convolution sees 3x3 pixels. What does a second one, on top of it, see?",
-        "Each extra 3x3 layer (stride 1) widens the window by one pixel on each side.",
+# --------------------------------------------------------------------------
+# Question 2: the receptive field of a whole configuration (pools included)
+# --------------------------------------------------------------------------
+def reference_receptive_field(config) -> int:
+    """Side of the input window one output position of ``config`` sees (3x3 stride-1 convs, 2x2 stride-2 pools)."""
+    field, step = 1, 1  # step: input pixels between neighbouring positions of the current layer
+    for item in config:
+        if item == "M":
+            field += step  # a 2x2 window adds (2 - 1) steps
+            step *= 2
+        else:
+            field += 2 * step  # a 3x3 window adds (3 - 1) steps
+    return field
+
+
+def _rf_convs_only(config):
+    return 1 + 2 * sum(item != "M" for item in config)
+
+
+def _rf_no_step(config):
+    return 1 + sum(1 if item == "M" else 2 for item in config)
+
+
+def _rf_pool_doubles(config):
+    field = 1
+    for item in config:
+        field = 2 * field if item == "M" else field + 2
+    return field
+
+
+def _rf_pool_window_forgotten(config):
+    field, step = 1, 1
+    for item in config:
+        if item == "M":
+            step *= 2
+        else:
+            field += 2 * step
+    return field
+
+
+def _rf_step_first(config):
+    field, step = 1, 1
+    for item in config:
+        if item == "M":
+            step *= 2
+            field += step
+        else:
+            field += 2 * step
+    return field
+
+
+class ReceptiveField(FunctionQuestion):
+    title = "the receptive field of a VGG configuration, pools included"
+    function = "receptive_field"
+    result = "int"
+    # Ordered so that each listed slip first fails on a case where no other slip gives the same number.
+    cases = [([64],), ([64, 64],), ([64, "M", 128],), (["M", "M", 64],), ([64, "M"],),
+             ([64, 64, "M", 128, 128, "M"],), ([64, "M", 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M"],)]
+    reference = staticmethod(reference_receptive_field)
+    mistakes = [
+        ("counted the convolutions only (1 + 2n): a 2x2 pool also widens the window, and every layer after a "
+         "pool works on a coarser grid", _rf_convs_only),
+        ("added the same number of pixels for a layer wherever it sits: after a stride-2 pool, neighbouring "
+         "positions are 2 input pixels apart, so a 3x3 convolution there widens the window by 2 x 2 = 4 pixels",
+         _rf_no_step),
+        ("doubled the window at each pool: the pool doubles the distance between neighbouring positions (what "
+         "the next layers add), but its own 2x2 window adds only one such distance to the field", _rf_pool_doubles),
+        ("left out the pool's own 2x2 window: it sees two neighbouring positions, which widens the field by one "
+         "step before the step doubles", _rf_pool_window_forgotten),
+        ("doubled the step before adding the pool's own window: the pool's 2x2 window spans positions of the "
+         "layer below it, so it adds the step of that layer, and only then the step doubles", _rf_step_first),
     ]
 
-    def verify(self, fn):
-        for n in range(1, 7):
-            got = whole_number(call(fn, n, doing=f"receptive_field({n})"), f"receptive_field({n})")
-            if got == 3 * n and n > 1:
-                raise Incorrect(f"receptive_field({n}) is {got}, expected {1 + 2 * n}: the windows of neighbouring "
-                                f"outputs overlap, so each layer adds 2 pixels, not 3.")
-            if got == 3 ** n and n > 1:
-                raise Incorrect(f"receptive_field({n}) is {got}, expected {1 + 2 * n}: the window grows by 2 per "
-                                f"layer (stride 1), it does not multiply by 3.")
-            expect_number(got, 1 + 2 * n, f"receptive_field({n})")
+    @property
+    def success(self):
+        from ..models.vgg import CONFIGS
 
+        d = CONFIGS["D"]
+        return (f"Correct! One output of VGG16's last convolution sees {reference_receptive_field(d[:-1])} x "
+                f"{reference_receptive_field(d[:-1])} pixels of a 224 x 224 image: the pools make every later "
+                f"layer add more, not the number of layers alone (13 stride-1 convolutions without pools would see "
+                f"27 x 27).")
 
-class StackWeights(Question):
-    title = "the weights of n stacked 3x3 convolutions, C channels in and out (no biases)"
     hints = [
-        "One k x k convolution from C to C channels has C * C * k * k weights.",
-        "n such 3x3 layers: n * 9 * C * C.",
+        "Keep two numbers as you walk the list: the field so far, and the step: how many input pixels apart two "
+        "neighbouring positions of the current layer are (1 at the input).",
+        "A k x k window spans k neighbouring positions, so it widens the field by (k - 1) x step. A stride-2 "
+        "layer then doubles the step for every layer after it.",
+        "Skeleton: field, step = 1, 1; for each item: if 'M': field += ___; step *= ___; else: field += ___.",
     ]
 
-    def verify(self, fn):
-        for c, n in [(64, 2), (256, 3), (10, 1)]:
-            want = n * 9 * c * c
-            what = f"stack_weights({c}, {n})"
-            got = whole_number(call(fn, c, n, doing=what), what)
-            if got == want + n * c:
-                raise Incorrect(f"{what} is {got:,}, expected {want:,}: count the weights only, not the {n * c} biases.")
-            if got == n * 9 * c:
-                raise Incorrect(f"{what} is {got:,}, expected {want:,}: each of the C filters has C x 3 x 3 "
-                                f"weights, one 3x3 slice per input channel: C * C * 9 per layer.")
-            if got == 9 * c * c and n > 1:
-                raise Incorrect(f"{what} is {got:,}, expected {want:,}: that is one layer; multiply by n = {n}.")
-            expect_number(got, want, what)
+
+# --------------------------------------------------------------------------
+# Question 3: the multiply-adds of a convolution, stride and groups included
+# --------------------------------------------------------------------------
+def _side(size, k, stride):
+    return (size + 2 * (k // 2) - k) // stride + 1  # padding k // 2
 
 
-class Ratio(Question):
-    title = "weights of two 3x3 layers divided by weights of one 5x5 layer (C channels in and out)"
+def reference_conv_macs(c_in, c_out, k, size, stride=1, groups=1) -> int:
+    """Multiply-adds of a k x k convolution (padding k // 2, no bias) on a size x size input."""
+    return (c_in // groups) * c_out * k * k * _side(size, k, stride) ** 2
+
+
+class ConvMacs(FunctionQuestion):
+    title = "the multiply-adds of a convolution, with stride and groups"
+    function = "conv_macs"
+    result = "int"
+    cases = [
+        (3, 64, 3, 32),
+        (64, 64, 3, 56),
+        (64, 64, 1, 28),
+        ((64, 128, 3, 56), {"stride": 2}),
+        ((64, 64, 3, 7), {"stride": 2}),
+        ((128, 128, 3, 28), {"groups": 32}),
+        ((64, 64, 3, 14), {"groups": 64}),
+        ((256, 512, 3, 15), {"stride": 2, "groups": 4}),
+    ]
+    reference = staticmethod(reference_conv_macs)
+    mistakes = [
+        ("counted each weight once, not once per output position: multiply by the output's H x W",
+         lambda c_in, c_out, k, size, stride=1, groups=1: (c_in // groups) * c_out * k * k),
+        ("counted FLOPs (a multiply-add is 2 FLOPs); the question asks for multiply-adds",
+         lambda c_in, c_out, k, size, stride=1, groups=1: 2 * reference_conv_macs(c_in, c_out, k, size, stride,
+                                                                                  groups)),
+        ("counted a k x k window as k weights per channel: it has k x k",
+         lambda c_in, c_out, k, size, stride=1, groups=1: (c_in // groups) * c_out * k * _side(size, k, stride) ** 2),
+        ("added the biases: count the multiply-adds of the weights only",
+         lambda c_in, c_out, k, size, stride=1, groups=1: reference_conv_macs(c_in, c_out, k, size, stride, groups)
+         + c_out * _side(size, k, stride) ** 2),
+        ("used the input's size: with stride 2 the convolution computes only every second position in each "
+         "direction, so count the output's positions",
+         lambda c_in, c_out, k, size, stride=1, groups=1: (c_in // groups) * c_out * k * k * size * size),
+        ("divided the size by the stride rounding down: with padding k // 2 an odd size keeps its last row, so "
+         "the output side is (size - 1) // stride + 1",
+         lambda c_in, c_out, k, size, stride=1, groups=1: (c_in // groups) * c_out * k * k * (size // stride) ** 2),
+        ("ignored the groups: with groups=g each filter reads only c_in / g of the input channels",
+         lambda c_in, c_out, k, size, stride=1, groups=1: reference_conv_macs(c_in, c_out, k, size, stride)),
+        ("divided by the groups twice: each filter reads c_in / g channels, but there are still c_out filters "
+         "(c_out / g in each of the g groups)",
+         lambda c_in, c_out, k, size, stride=1, groups=1: reference_conv_macs(c_in, c_out, k, size, stride, groups)
+         // groups),
+    ]
+    success = ("Correct! Cutting a convolution into g groups divides its cost by g; with groups = c_in (a "
+               "depthwise convolution) each filter reads one channel.")
     hints = [
-        "Two 3x3 layers: 2 * 9 * C^2 weights; one 5x5 layer: 25 * C^2. C^2 cancels.",
+        "Each output value is one filter applied at one position: it costs one multiply-add per weight the "
+        "filter has. Count the weights of one filter, the filters, and the output positions.",
+        "With padding k // 2 and stride s, the output side is (size + 2 * (k // 2) - k) // s + 1. With groups=g, "
+        "a filter has (c_in / g) x k x k weights.",
+        "Skeleton: side = ___; return (c_in // groups) * ___ * k * k * side * side.",
     ]
 
-    # The messages never print the expected ratio: it is the answer.
-    def verify(self, value):
-        value = plain_number(value, "`ratio`")
-        try:
-            value = float(value)
-        except OverflowError:
-            raise Incorrect("`ratio` is an int far too large for a ratio of two weight counts.") from None
-        if math.isnan(value):
-            raise Incorrect("`ratio` is NaN: divide the number of weights of the stack by that of the 5x5 layer.")
-        if math.isclose(value, 18 / 25, rel_tol=1e-9):
-            return "Correct! 18/25 = 0.72: the stack needs 28% fewer weights and adds a second ReLU."
-        if math.isclose(value, 25 / 18, rel_tol=1e-9):
-            raise Incorrect(f"Your ratio {value:.4g} is upside down: divide the stack's weights by the 5x5 "
-                            f"layer's, not the other way round.")
-        if math.isclose(value, 9 / 25, rel_tol=1e-9):
-            raise Incorrect(f"Your ratio {value:.4g} compares ONE 3x3 layer with the 5x5; the stack has two.")
-        # With biases (bias=True), 2 (9 C^2 + C) / (25 C^2 + C): solve for C and see if it is a channel count.
-        if 25 * value != 18:
-            c = (2 - value) / (25 * value - 18)
-            if c >= 1 and math.isclose(value, 2 * (9 * round(c) + 1) / (25 * round(c) + 1), rel_tol=1e-9):
-                raise Incorrect(f"Your ratio {value:.6g} counts the biases (it is the ratio for C = {round(c)} "
-                                f"with bias=True). The question compares weights only: without the biases C^2 "
-                                f"cancels and the ratio is the same for every C.")
-        raise Incorrect(f"`ratio` is {value:.4g}, which is too {'small' if value < 18 / 25 else 'large'}. Count the "
-                        f"weights of each layer (out x in x k x k, C channels in and out, no biases); C^2 cancels "
-                        f"in the ratio.")
+
+# --------------------------------------------------------------------------
+# Question 4: two 3x3 layers against one 5x5 where the width doubles
+# --------------------------------------------------------------------------
+C_IN, C_OUT = 64, 128  # VGG16's second stage reads the first stage's 64 channels and writes 128
 
 
-class ConvAndFcParams(Question):
-    title = "the parameters (weights and biases) in conv layers and in fully connected layers"
+def _weights(c_in, c_out, k) -> int:
+    import torch
+    from torch import nn
+
+    with torch.device("meta"):
+        return nn.Conv2d(c_in, c_out, k, bias=False).weight.numel()
+
+
+def _with_biases(c: int) -> float:
+    return (9 * c * 2 * c + 2 * c + 9 * 4 * c * c + 2 * c) / (25 * c * 2 * c + 2 * c)
+
+
+class Ratio(ValueQuestion):
+    title = "two 3x3 layers against one 5x5 layer in a stage that doubles the width"
+    names = ("ratio",)
+    integer = False
+    rel = 1e-9  # a ratio of two counts is exact
+    wrong = ("count the weights of each of the three convolutions as out x in x k x k, with the channels each one "
+             "really reads and writes (no biases), then divide the stack's sum by the 5x5 layer's")
+    mistakes = {"ratio": [
+        (18 / 25, "that is the chapter's ratio, for the same number of channels in and out of every layer. Here "
+                  "the stage's first convolution goes from 64 to 128 channels: count each of the three "
+                  "convolutions with the channels it reads and writes"),
+        (25 / 27, "it is upside down: divide the stack's weights by the 5x5 layer's, not the other way round"),
+        (27 / 50, "count each layer with its own channels: in VGG the first convolution of a stage doubles the "
+                  "width (64 -> 128), so the second reads 128 channels, and the 5x5 layer that replaces both reads "
+                  "the stage's input, 64"),
+        (9 / 25, "that compares ONE 3x3 layer (the first) with the 5x5; the stack has two"),
+        (_with_biases(C_IN), "it counts the biases: the question compares weights only"),
+    ]}
+
+    def expected(self):
+        stack = _weights(C_IN, C_OUT, 3) + _weights(C_OUT, C_OUT, 3)
+        return (stack / _weights(C_IN, C_OUT, 5),)
+
+    success = ("Correct! Where the width doubles, the two 3x3 layers have 8% MORE weights than one 5x5 layer: the "
+               "second convolution already works at the doubled width. The chapter's 0.72 holds where the width "
+               "stays the same, as in most of VGG's layers.")
     hints = [
-        "Loop over model.modules(); add p.numel() for p in m.parameters() to one sum for nn.Conv2d, "
-        "to another for nn.Linear.",
-        "Count biases too; BatchNorm parameters belong to neither sum.",
+        "Write down the three convolutions: the stack is conv3x3 (64 -> 128) then conv3x3 (128 -> 128); the 5x5 "
+        "layer replaces both, so it reads the stage's 64 channels and writes 128.",
+        "A k x k convolution from c_in to c_out channels has c_out x c_in x k x k weights; "
+        "nn.Conv2d(c_in, c_out, k, bias=False).weight.numel() counts them for you.",
     ]
 
-    def verify(self, fn):
-        import torch
-        from torch import nn
 
-        from ..models.vgg import vgg
+# --------------------------------------------------------------------------
+# Question 5: where the parameters of VGG16-BN sit
+# --------------------------------------------------------------------------
+@functools.lru_cache(maxsize=1)
+def _vgg16_bn_counts() -> dict:
+    """Parameter counts of VGG16-BN (plain ints, so caching them cannot leak any state between checks)."""
+    import torch
+    from torch import nn
 
-        with torch.device("meta"):  # shapes only: a 138M-parameter model costs nothing
-            cases = {"vgg16()": vgg("D"), "a small VGG-A with batch norm": vgg("A", True, 10, width=0.25, hidden=64)}
-        for label, model in cases.items():
-            conv = sum(p.numel() for m in model.modules() if isinstance(m, nn.Conv2d) for p in m.parameters())
-            fc = sum(p.numel() for m in model.modules() if isinstance(m, nn.Linear) for p in m.parameters())
-            got = call(fn, model, doing=f"conv_and_fc_params({label})")
-            if got is None:
-                raise NotAttempted()
-            if not isinstance(got, (tuple, list)) or len(got) != 2:
-                raise Incorrect(f"`conv_and_fc_params` should return a pair (conv, fc); it returned {describe(got)}.")
-            g_conv = whole_number(got[0], f"The conv count for {label}")
-            g_fc = whole_number(got[1], f"The fully connected count for {label}")
-            if (g_conv, g_fc) == (fc, conv):
-                raise Incorrect(f"For {label} your pair is the wrong way round: return (conv, fc).")
-            conv_w = sum(m.weight.numel() for m in model.modules() if isinstance(m, nn.Conv2d))
-            fc_w = sum(m.weight.numel() for m in model.modules() if isinstance(m, nn.Linear))
-            if (g_conv, g_fc) == (conv_w, fc_w):
-                raise Incorrect(f"For {label} you counted weights only ({conv_w:,}, {fc_w:,}); count the biases "
-                                f"too: p.numel() for every p in m.parameters().")
-            expect_number(g_conv, conv, f"The conv count for {label}")
-            expect_number(g_fc, fc, f"The fully connected count for {label}")
-        return "Correct! The three fully connected layers hold 89% of VGG16's parameters."
+    from ..models.vgg import vgg
+
+    with torch.device("meta"):  # shapes only: a 138M-parameter model costs nothing
+        model = vgg("D", True, init_weights=False)
+    convs = [m for m in model.modules() if isinstance(m, nn.Conv2d)]
+    linears = [m for m in model.modules() if isinstance(m, nn.Linear)]
+    count = lambda ms: sum(p.numel() for m in ms for p in m.parameters())  # noqa: E731
+    return {"conv": count(convs), "fc": count(linears), "conv_weights": sum(m.weight.numel() for m in convs),
+            "fc_weights": sum(m.weight.numel() for m in linears),
+            "features": sum(p.numel() for p in model.features.parameters())}
 
 
-q1, q2, q3, q4, q5 = MakeLayers(), ReceptiveField(), StackWeights(), Ratio(), ConvAndFcParams()
+class ConvAndFcParams(ValueQuestion):
+    title = "the parameters of VGG16-BN in convolutions and in fully connected layers"
+    names = ("conv_params", "fc_params")
+    wrong = "add p.numel() for every parameter p of every layer of that kind (model.modules() visits them all)"
+
+    def expected(self):
+        counts = _vgg16_bn_counts()
+        return counts["conv"], counts["fc"]
+
+    @property
+    def mistakes(self):
+        counts = _vgg16_bn_counts()
+        return {
+            "conv_params": [
+                (counts["fc"], "that is the fully connected layers' count: the two answers are swapped"),
+                (counts["conv_weights"], "that counts the convolutions' weights only: count their biases too"),
+                (counts["features"], "that counts everything in `features`, the batch norms' weights and biases "
+                                     "included; count the nn.Conv2d layers only"),
+            ],
+            "fc_params": [
+                (counts["conv"], "that is the convolutions' count: the two answers are swapped"),
+                (counts["fc_weights"], "that counts the fully connected layers' weights only: count their biases "
+                                       "too"),
+            ],
+        }
+
+    @property
+    def success(self):
+        counts = _vgg16_bn_counts()
+        share = counts["fc"] / (counts["features"] + counts["fc"])
+        return (f"Correct! The three fully connected layers hold {share:.0%} of VGG16-BN's parameters, and the "
+                f"first one alone (512 x 7 x 7 inputs, 4096 outputs) more than all thirteen convolutions.")
+    hints = [
+        "Loop over model.modules(); add p.numel() for p in m.parameters() to one sum for nn.Conv2d layers and to "
+        "another for nn.Linear layers.",
+        "Count biases too. The batch norms' parameters belong to neither sum.",
+    ]
+
+
+q1, q2, q3, q4, q5 = MakeLayers(), ReceptiveField(), ConvMacs(), Ratio(), ConvAndFcParams()
 QUESTIONS = register(NOTEBOOK, q1=q1, q2=q2, q3=q3, q4=q4, q5=q5)
