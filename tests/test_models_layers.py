@@ -82,22 +82,28 @@ class Tiny(Classifier):
 
     def __init__(self):
         super().__init__()
-        self.body = nn.Sequential(nn.Conv2d(3, 5, 3), nn.AdaptiveAvgPool2d(1), nn.Flatten())
+        self.body = nn.Conv2d(3, 5, 3)
+        self.num_features = 5
         self.classifier = nn.Sequential(nn.Dropout(0.2), nn.Linear(5, 7))
 
     def forward_features(self, x):
-        return self.classifier[0](self.body(x))
+        return self.body(x)
+
+    def forward_head(self, features):
+        return self.classifier(features.mean((2, 3)))
 
 
 def test_classifier_interface():
     model = Tiny().eval()
     x = torch.randn(2, 3, 8, 8)
-    assert model(x).shape == (2, 7) and model.num_features == 5 and model.forward_features(x).shape == (2, 5)
+    assert model(x).shape == (2, 7) and model.forward_features(x).shape == (2, 5, 6, 6)
     old = model.classifier[1]
     model.reset_classifier(3)
     assert model(x).shape == (2, 3) and model.classifier[1] is not old and "classifier.1.weight" in model.state_dict()
     model.reset_classifier(0)
-    assert model(x).shape == (2, 5) and model.num_features == 5
+    assert model(x).shape == (2, 5)
+    model.reset_classifier(4)  # after 0: a new head on the same features
+    assert model(x).shape == (2, 4)
     with pytest.raises(ValueError, match="whole number"):
         model.reset_classifier(2.0)
 

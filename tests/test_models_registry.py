@@ -82,3 +82,25 @@ def test_recorded_facts_are_the_counted_ones(name):
         assert meta["num_params"] == facts.params
         # torchvision's "GFLOPS" field counts multiply-adds (resnet50: 4.089), rounded to 3 decimals.
         assert abs(meta["_ops"] - facts.macs / 1e9) <= 0.0006
+
+
+FIRST_OF_EACH_FAMILY = list({registry.model_facts(n).family: n for n in reversed(NAMES)}.values())
+
+
+@pytest.mark.parametrize("name", FIRST_OF_EACH_FAMILY)
+def test_every_family_has_the_common_interface(name):
+    facts = registry.model_facts(name)
+    torch.manual_seed(0)
+    model = registry.get_model(name, num_classes=10).eval()
+    x = input_for(facts, 32 if facts.in_channels == 1 else 64)
+    with torch.no_grad():
+        logits = model(x)
+        features = model.forward_features(x)
+        assert features.ndim == 4 and features.shape[1] == model.num_features, tuple(features.shape)
+        torch.testing.assert_close(model.forward_head(features), logits)
+        assert logits.shape == (2, 10)
+        hidden = model.head.in_features
+        model.reset_classifier(3)
+        assert model(x).shape == (2, 3)
+        model.reset_classifier(0)
+        assert model(x).shape == (2, hidden)

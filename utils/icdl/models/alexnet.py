@@ -32,6 +32,7 @@ from dataclasses import dataclass, replace
 import torch
 from torch import nn
 
+from .base import Classifier
 from .registry import register_model
 
 
@@ -107,13 +108,15 @@ def make_features(config, in_channels: int = 3, width: float = 1.0, cifar_stem: 
     return nn.Sequential(*layers)
 
 
-class AlexNet(nn.Module):
+class AlexNet(Classifier):
     """AlexNet: (N, in_channels, H, W) -> (N, num_classes) logits.
 
     ``config`` is ``PAPER`` or ``TORCHVISION`` (or your own tuple of
     :class:`ConvSpec`); ``width`` scales every conv layer's channels and
     ``hidden`` the two 4096-unit fully connected layers, for CPU-sized runs.
     """
+
+    head_path = "classifier.6"
 
     def __init__(self, config=TORCHVISION, num_classes: int = 1000, *, in_channels: int = 3,
                  width: float = 1.0, hidden: int = 4096, dropout: float = 0.5,
@@ -133,9 +136,12 @@ class AlexNet(nn.Module):
             nn.ReLU(inplace=True),
             nn.Linear(hidden, num_classes),
         )
+        self.num_features = last
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.features(x)  # (N, C, h, w)
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.features(x)  # (N, C, h, w)
+
+    def forward_head(self, x: torch.Tensor) -> torch.Tensor:
         x = self.avgpool(x)  # (N, C, pool, pool)
         x = torch.flatten(x, 1)  # (N, C * pool * pool)
         return self.classifier(x)  # (N, num_classes)

@@ -29,6 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .base import Classifier
 from .registry import register_model
 
 
@@ -130,12 +131,14 @@ def channels_through(block_config, growth_rate: int, num_init_features: int,
 # ---------------------------------------------------------------------------
 # The network
 # ---------------------------------------------------------------------------
-class DenseNet(nn.Module):
+class DenseNet(Classifier):
     """DenseNet-BC: stem, dense blocks joined by transitions, BN-ReLU, global pool, linear.
 
     (N, 3, H, W) -> (N, num_classes). ``compression`` is theta (0.5 for "-C"/"-BC");
     ``bn_size * growth_rate`` is the bottleneck width ("-B").
     """
+
+    head_path = "classifier"
 
     def __init__(self, growth_rate: int = 32, block_config=(6, 12, 24, 16), num_init_features: int = 64,
                  bn_size: int = 4, compression: float = 0.5, drop_rate: float = 0.0,
@@ -163,7 +166,7 @@ class DenseNet(nn.Module):
                 channels = out
         self.features.add_module("norm5", nn.BatchNorm2d(channels))  # BN before the final ReLU
         self.classifier = nn.Linear(channels, num_classes)
-        self.out_channels = channels
+        self.out_channels = self.num_features = channels
         self._init_weights()
 
     def _init_weights(self) -> None:
@@ -177,10 +180,11 @@ class DenseNet(nn.Module):
             elif isinstance(m, nn.Linear):
                 nn.init.zeros_(m.bias)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = F.relu(self.features(x))
-        x = torch.flatten(F.adaptive_avg_pool2d(x, (1, 1)), 1)
-        return self.classifier(x)
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        return F.relu(self.features(x))  # the last BN is in features; its ReLU comes here
+
+    def forward_head(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(torch.flatten(F.adaptive_avg_pool2d(x, (1, 1)), 1))
 
 
 # ---------------------------------------------------------------------------

@@ -36,6 +36,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .base import Classifier
 from .registry import register_model
 
 
@@ -166,7 +167,7 @@ class GoogLeNetOutputs(NamedTuple):
 # ---------------------------------------------------------------------------
 # The network
 # ---------------------------------------------------------------------------
-class GoogLeNet(nn.Module):
+class GoogLeNet(Classifier):
     """GoogLeNet: stem, nine Inception modules, global average pool, one linear layer.
 
     (N, 3, H, W) -> (N, num_classes) in eval mode (or without aux heads);
@@ -179,6 +180,7 @@ class GoogLeNet(nn.Module):
     ``width`` (multiplies every channel count: a smaller model for CPUs),
     ``cifar_stem`` (3x3 stride-1 first conv and no first max pool, for 32x32),
     ``transform_input`` (torchvision's re-normalisation for its ported weights).
+    ``forward_features`` runs the stem and the Inception modules (no auxiliary heads).
     """
 
     def __init__(self, num_classes: int = 1000, aux_logits: bool = True, five_kernel: int = 3,
@@ -220,7 +222,7 @@ class GoogLeNet(nn.Module):
         self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
         self.dropout = nn.Dropout(dropout)
         self.fc = nn.Linear(channels, num_classes)
-        self.out_channels = channels
+        self.out_channels = self.num_features = channels
 
     def _add(self, name: str, module: nn.Module) -> None:
         setattr(self, name, module)
@@ -232,18 +234,27 @@ class GoogLeNet(nn.Module):
         std = torch.tensor([0.229, 0.224, 0.225], device=x.device, dtype=x.dtype).view(1, 3, 1, 1)
         return x * (std / 0.5) + (mean - 0.5) / 0.5
 
-    def forward(self, x: torch.Tensor):
+    def _run(self, x: torch.Tensor, aux_outputs: dict | None) -> torch.Tensor:
+        """Stem and Inception modules; with a dict, the auxiliary heads' logits are put in it."""
         if self.transform_input:
             x = self._transform(x)
-        aux_outputs = {}
         for name in self.order:
             x = getattr(self, name)(x)
             head = AUX_TAPS.get(name)
-            if head and self.training and self.aux_logits:
+            if head and aux_outputs is not None:
                 aux_outputs[head] = getattr(self, head)(x)
-        x = torch.flatten(self.avgpool(x), 1)
-        logits = self.fc(self.dropout(x))
-        if self.training and self.aux_logits:
+        return x
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        return self._run(x, None)
+
+    def forward_head(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(self.dropout(torch.flatten(self.avgpool(x), 1)))
+
+    def forward(self, x: torch.Tensor):
+        aux_outputs = {} if self.training and self.aux_logits else None
+        logits = self.forward_head(self._run(x, aux_outputs))
+        if aux_outputs is not None:
             return GoogLeNetOutputs(logits, aux_outputs["aux2"], aux_outputs["aux1"])
         return logits
 

@@ -43,6 +43,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from .base import Classifier
 from .registry import register_model
 from torch.nn import functional as F
 
@@ -159,11 +160,14 @@ def make_pooling(kind: str, channels: int) -> nn.Module:
 # ---------------------------------------------------------------------------
 # The network
 # ---------------------------------------------------------------------------
-class LeNet5(nn.Module):
+class LeNet5(Classifier):
     """LeNet-5: (N, in_channels, 32, 32) -> (N, num_classes) logits.
 
     With ``c1_padding=2`` it takes 28x28 inputs (MNIST) instead: (N, in_channels, 28, 28) -> (N, num_classes).
+    ``forward_features`` ends after C5: (N, 120, 1, 1).
     """
+
+    head_path = "classifier.output"
 
     def __init__(self, variant: str = "modern", num_classes: int = 10, in_channels: int = 1,
                  c1_padding: int = 0, batch_norm: bool = False):
@@ -203,9 +207,13 @@ class LeNet5(nn.Module):
             ("act_f6", make_activation(cfg.activation)),
             ("output", nn.Linear(f6, num_classes)),
         ]))
+        self.num_features = c5
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.classifier(self.features(x))
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.features(x)
+
+    def forward_head(self, features: torch.Tensor) -> torch.Tensor:
+        return self.classifier(features)
 
 
 @register_model(input_size=32, in_channels=1, params=61_706, macs=416_520)

@@ -36,6 +36,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .base import Classifier
 from .registry import register_model
 
 
@@ -180,7 +181,7 @@ def make_stage(block: type[nn.Module], in_channels: int, channels: int, num_bloc
     return nn.Sequential(*blocks)
 
 
-class ResNet(nn.Module):
+class ResNet(Classifier):
     """Stem, stages of residual blocks, global average pooling, a linear classifier.
 
     (N, in_channels, H, W) -> (N, num_classes).
@@ -253,9 +254,8 @@ class ResNet(nn.Module):
             x = stage(x)
         return x
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.avgpool(self.forward_features(x))
-        return self.fc(torch.flatten(x, 1))
+    def forward_head(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(torch.flatten(self.avgpool(x), 1))
 
 
 def _from_config(name: str, **kwargs) -> ResNet:

@@ -32,6 +32,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .base import Classifier
 from .registry import register_model
 
 # Table 1 of the paper, by column. The comment is the number of weight layers.
@@ -78,12 +79,14 @@ def last_channels(config, width: float = 1.0) -> int:
     return max(1, round([c for c in config if c != "M"][-1] * width))
 
 
-class VGG(nn.Module):
+class VGG(Classifier):
     """VGG: (N, 3, H, W) -> (N, num_classes) logits.
 
     ``features`` comes from :func:`make_layers`; ``hidden`` is the width of the
     two fully connected layers (4096 in the paper).
     """
+
+    head_path = "classifier.6"
 
     def __init__(self, features: nn.Sequential, num_classes: int = 1000, *, feature_channels: int = 512,
                  hidden: int = 4096, dropout: float = 0.5, cifar_stem: bool = False, init_weights: bool = True):
@@ -100,6 +103,7 @@ class VGG(nn.Module):
             nn.Dropout(dropout),
             nn.Linear(hidden, num_classes),
         )
+        self.num_features = feature_channels
         if init_weights:
             self.reset_parameters()
 
@@ -120,8 +124,10 @@ class VGG(nn.Module):
                 nn.init.normal_(m.weight, 0.0, 0.01)  # small random weights (the paper: zero mean, variance 1e-2)
                 nn.init.zeros_(m.bias)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.features(x)  # (N, 512, h, w)
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.features(x)  # (N, 512, h, w)
+
+    def forward_head(self, x: torch.Tensor) -> torch.Tensor:
         x = self.avgpool(x)  # (N, 512, 7, 7), or (N, 512, 1, 1) with cifar_stem
         x = torch.flatten(x, 1)
         return self.classifier(x)  # (N, num_classes)
