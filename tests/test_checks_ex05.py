@@ -1,6 +1,7 @@
 """Tests of the checks of exercise 05 (GoogLeNet): right answers pass, planted mistakes fail with the
 message that names the mistake, untouched stubs say "not attempted"."""
 
+import json
 import math
 
 import pytest
@@ -10,8 +11,22 @@ import torchvision
 from checkhelpers import StubModule, assert_incorrect, stub
 from icdl.checks import ex05_googlenet as ex
 from icdl.checks.core import Outcome
+from icdl.env import repo_root
 from icdl.models import googlenet
 from torch import nn
+
+
+def given(name):
+    """The code the notebook gives the learner (its own cell, in solutions/ and exercises/ alike), defined here."""
+    found = []
+    for folder in ("solutions", "exercises"):
+        cells = json.loads((repo_root() / folder / "05_googlenet.ipynb").read_text())["cells"]
+        found += ["".join(c["source"]) for c in cells if c["cell_type"] == "code"
+                  and "".join(c["source"]).startswith(f"class {name}(")]
+    assert len(found) == 2 and found[0] == found[1], f"the cell defining {name} is missing or differs"
+    namespace = {"nn": nn, "torch": torch}
+    exec(found[0], namespace)
+    return namespace[name]
 
 ALL = [ex.q1, ex.q2, ex.q3, ex.q4, ex.q5]
 
@@ -53,8 +68,31 @@ def test_q1_forgotten_reduce_cost_is_named():
         d = inception_macs(c_in, size, c1, c3r, c3, c5r, c5, pool_proj)
         d["3x3"] = c3r * c3 * 9 * size * size
         return d
-    assert_incorrect(ex.q1.evaluate(only_kxk), "branch '3x3'", "expected 101,154,816",
-                     "counted only the 3x3 convolution")
+    result = ex.q1.evaluate(only_kxk)
+    assert_incorrect(result, "branch '3x3'", "got 86,704,128", "counted only the 3x3 convolution")
+    assert "101,154,816" not in result.message  # a named slip does not print the answer
+
+
+def test_q1_other_slips_are_named():
+    def only_reduce(c_in, size, c1, c3r, c3, c5r, c5, pool_proj):
+        d = inception_macs(c_in, size, c1, c3r, c3, c5r, c5, pool_proj)
+        d["5x5"] = c_in * c5r * size * size
+        return d
+    assert_incorrect(ex.q1.evaluate(only_reduce), "branch '5x5'", "counted only the 1x1 reduction")
+
+    def free_pool(c_in, size, c1, c3r, c3, c5r, c5, pool_proj):
+        return {**inception_macs(c_in, size, c1, c3r, c3, c5r, c5, pool_proj), "pool": 0}
+    assert_incorrect(ex.q1.evaluate(free_pool), "branch 'pool'", "'pool proj' convolution after it does")
+
+
+def test_q1_an_unnamed_slip_shows_the_expected_count_except_when_graded(monkeypatch):
+    def off_by_one(*args):
+        return {k: v + 1 for k, v in inception_macs(*args).items()}
+    assert_incorrect(ex.q1.evaluate(off_by_one), "branch '1x1'", "expected 9,633,792", "off by +1")
+    monkeypatch.setenv("COURSE_GRADING", "1")
+    result = ex.q1.evaluate(off_by_one)
+    assert_incorrect(result, "off by +1")
+    assert "9,633,792" not in result.message
 
 
 def test_q1_weights_instead_of_macs():
@@ -66,6 +104,8 @@ def test_q1_weights_instead_of_macs():
 def test_q1_wrong_type_and_missing_key():
     assert_incorrect(ex.q1.evaluate(lambda *a: 5), "should return a dict")
     assert_incorrect(ex.q1.evaluate(lambda *a: {"1x1": 1}), "missing the key(s)", "'pool'")
+    assert_incorrect(ex.q1.evaluate(lambda *a: {k: float(v) for k, v in inception_macs(*a).items()}),
+                     "The '1x1' entry should be an int")
 
 
 # -- q2: the Inception module ---------------------------------------------------
@@ -91,6 +131,49 @@ class Inception(nn.Module):
 
 def test_q2_correct():
     assert ex.q2.evaluate(Inception).outcome is Outcome.CORRECT
+
+
+def test_q2_the_given_module_fails_with_a_message_about_its_bug():
+    buggy = given("BuggyInception")
+    with torch.no_grad():  # the symptom the notebook shows: 416 channels instead of 256
+        assert buggy(192, 64, 96, 128, 16, 32, 32)(torch.zeros(1, 192, 8, 8)).shape[1] == 416
+    assert_incorrect(ex.q2.evaluate(buggy), "416 = 64 + 128 + 32 + 192 channels", "expected 256",
+                     "pool branch passes all 192 input channels through", "'pool proj' convolution")
+
+
+class FixedBuggy(nn.Module):
+    """The given module, fixed in one of the ways a learner might try."""
+
+    def __init__(self, c_in, c1, c3r, c3, c5r, c5, pool_proj, pool_branch="right"):
+        super().__init__()
+        self.branch1 = nn.Sequential(nn.Conv2d(c_in, c1, 1), nn.ReLU())
+        self.branch2 = nn.Sequential(nn.Conv2d(c_in, c3r, 1), nn.ReLU(), nn.Conv2d(c3r, c3, 3, padding=1), nn.ReLU())
+        self.branch3 = nn.Sequential(nn.Conv2d(c_in, c5r, 1), nn.ReLU(), nn.Conv2d(c5r, c5, 5, padding=2), nn.ReLU())
+        pool = nn.MaxPool2d(3, stride=1, padding=1)
+        self.pool_proj = pool_proj
+        self.branch4 = {
+            "right": lambda: nn.Sequential(pool, nn.Conv2d(c_in, pool_proj, 1), nn.ReLU()),
+            "projection first": lambda: nn.Sequential(nn.Conv2d(c_in, pool_proj, 1), nn.ReLU(), pool),
+            "no relu": lambda: nn.Sequential(pool, nn.Conv2d(c_in, pool_proj, 1)),
+            "sliced": lambda: nn.Sequential(pool),
+        }[pool_branch]()
+        self.sliced = pool_branch == "sliced"
+
+    def forward(self, x):
+        b4 = self.branch4(x)[:, :self.pool_proj] if self.sliced else self.branch4(x)
+        return torch.cat([self.branch1(x), self.branch2(x), self.branch3(x), b4], dim=1)
+
+
+def fixed(how):
+    return type("Fixed", (FixedBuggy,), {"__init__": lambda self, *a: FixedBuggy.__init__(self, *a, pool_branch=how)})
+
+
+def test_q2_plausible_fixes_that_are_still_wrong():
+    assert ex.q2.evaluate(fixed("right")).outcome is Outcome.CORRECT
+    assert_incorrect(ex.q2.evaluate(fixed("projection first")), "1x1 projection before the max pool", "pools first")
+    assert_incorrect(ex.q2.evaluate(fixed("no relu")), "negative", "ReLU")
+    assert_incorrect(ex.q2.evaluate(fixed("sliced")), "no 1x1 convolution from the 192 input channels",
+                     "pool_proj = 32", "mixes all 192 of them")
 
 
 def test_q2_single_branch_is_diagnosed():
@@ -177,9 +260,14 @@ def test_q3_floor_and_divide_by_8():
         n = (n + 2 * 3 - 7) // 2 + 1
         n = (n - 3) // 2 + 1
         return (n - 3) // 2 + 1
-    assert_incorrect(ex.q3.evaluate(floor), "stem_output_size(224) is 27, expected 28", "ceil_mode=True")
-    assert_incorrect(ex.q3.evaluate(lambda n: n // 4), "stem_output_size(224) is 56", "one of the two")
+    assert_incorrect(ex.q3.evaluate(floor), "stem_output_size(224) returned 27", "ceil_mode=True")
+    assert_incorrect(ex.q3.evaluate(lambda n: n // 4), "stem_output_size(224) returned 56", "one of the two")
     assert_incorrect(ex.q3.evaluate(lambda n: (n + 1) // 2), "after conv1 only")
+    assert_incorrect(ex.q3.evaluate(lambda n: n // 2), "after conv1 only")
+    result = ex.q3.evaluate(lambda n: n // 8)  # right for every size but those with n % 8 == 7
+    assert_incorrect(result, "stem_output_size(231) returned 28", "divided n by 8 rounding down")
+    assert "(n + 1) // 8" not in result.message
+    assert_incorrect(ex.q3.evaluate(lambda n: 28), "stem_output_size(96) returned 28; expected 12.")
     assert_incorrect(ex.q3.evaluate(lambda n: "28"), "should be a number", "str")
     assert_incorrect(ex.q3.evaluate(lambda n: float(stem_output_size(n))), "should be an int", "//")
 
@@ -199,60 +287,135 @@ def test_q4_correct_and_matches_the_package():
 def test_q4_planted_mistakes():
     def weight_one(o, t):
         return sum(F.cross_entropy(z, t) for z in o)
+    ce = F.cross_entropy
     assert_incorrect(ex.q4.evaluate(weight_one), "weight 1 instead of 0.3")
-    assert_incorrect(ex.q4.evaluate(lambda o, t: F.cross_entropy(o[0], t)), "auxiliary losses are missing")
+    assert_incorrect(ex.q4.evaluate(lambda o, t: ce(o[0], t)), "left the auxiliary losses out")
     assert_incorrect(ex.q4.evaluate(lambda o, t: weight_one(o, t) / 3), "averaged the three losses")
-    assert_incorrect(ex.q4.evaluate(lambda o, t: F.cross_entropy(o[0], t) + 0.3 * F.cross_entropy(o[1], t)),
-                     "only one auxiliary head")
+    assert_incorrect(ex.q4.evaluate(lambda o, t: ce(o[0], t) + 0.3 * ce(o[1], t)), "only one auxiliary head")
+    assert_incorrect(ex.q4.evaluate(lambda o, t: ce(o[0], t) + 0.3 * ce(o[2], t)), "only one auxiliary head")
+    assert_incorrect(ex.q4.evaluate(lambda o, t: 0.3 * ce(o[0], t) + ce(o[1], t) + ce(o[2], t)),
+                     "weighted the main loss by 0.3")
+    assert_incorrect(ex.q4.evaluate(lambda o, t: ce(o[0], t) + 0.15 * (ce(o[1], t) + ce(o[2], t))),
+                     "averaged the two auxiliary losses")
     assert_incorrect(ex.q4.evaluate(lambda o, t: 1.0), "scalar tensor")
+    assert_incorrect(ex.q4.evaluate(lambda o, t: torch.stack([ce(z, t) for z in o])), "scalar tensor")
+    assert_incorrect(ex.q4.evaluate(lambda o, t: ce(o[0], t) + 0.2 * (ce(o[1], t) + ce(o[2], t))),
+                     "differs from the expected values")
 
 
-# -- q5: torchvision's weights ----------------------------------------------------
-def load_torchvision(tv_model):
-    model = googlenet.googlenet(num_classes=tv_model.fc.out_features)
-    model.load_state_dict(tv_model.state_dict(), strict=True)
+def test_q4_a_loss_of_shape_one_is_accepted():
+    assert ex.q4.evaluate(lambda o, t: googlenet_loss(o, t).reshape(1)).outcome is Outcome.CORRECT
+
+
+# -- q5: a checkpoint saved from nn.DataParallel ------------------------------------
+def load_checkpoint(state_dict):
+    renamed = {k[len("module."):] if k.startswith("module.") else k: v for k, v in state_dict.items()}
+    model = googlenet.googlenet(num_classes=renamed["fc.weight"].shape[0],
+                                aux_logits=any(k.startswith("aux1.") for k in renamed))
+    model.load_state_dict(renamed, strict=True)
     return model
 
 
-def test_q5_correct():
-    assert ex.q5.evaluate(load_torchvision).outcome is Outcome.CORRECT
+def test_q5_correct_and_the_checkpoints_are_what_data_parallel_saves():
+    assert ex.q5.evaluate(load_checkpoint).outcome is Outcome.CORRECT
+    model = ex._trained(10, False)
+    assert list(ex._checkpoint(model)) == list(nn.DataParallel(model).state_dict())
 
 
-def test_q5_planted_mistakes():
-    assert_incorrect(ex.q5.evaluate(lambda tv: tv), "torchvision's model itself", "googlenet.googlenet(")
-    assert_incorrect(ex.q5.evaluate(lambda tv: googlenet.googlenet(num_classes=tv.fc.out_features)),
-                     "outputs differ", "load_state_dict")
-    assert_incorrect(ex.q5.evaluate(lambda tv: googlenet.googlenet(num_classes=1000)),
-                     "aux1.fc2.weight (1000, 1024) vs (7, 1024)", "number of classes")
-    assert_incorrect(ex.q5.evaluate(lambda tv: torchvision.models.googlenet(weights=None, init_weights=True)),
-                     "is a torchvision model", "not the course's GoogLeNet")
-    assert_incorrect(ex.q5.evaluate(lambda tv: googlenet.googlenet(num_classes=7, aux_logits=False)),
-                     "missing keys", "aux1.")
+def test_q5_torch_s_own_prefix_helper_is_fine_too():
+    from torch.nn.modules.utils import consume_prefix_in_state_dict_if_present
+
+    def with_helper(state_dict):
+        consume_prefix_in_state_dict_if_present(state_dict, "module.")  # in place
+        model = googlenet.googlenet(num_classes=len(state_dict["fc.bias"]),
+                                    aux_logits="aux1.fc2.weight" in state_dict)
+        model.load_state_dict(state_dict)
+        return model.train()  # the check puts it in evaluation mode itself
+
+    assert ex.q5.evaluate(with_helper).outcome is Outcome.CORRECT
 
 
-def wrong_direction(tv_model):
-    model = googlenet.googlenet(num_classes=tv_model.fc.out_features, aux_logits=True)
-    tv_model.load_state_dict(model.state_dict())  # torchvision's model overwritten by the course's
-    return model
+def test_q5_strict_false_on_the_raw_checkpoint_skips_everything():
+    def skips(state_dict):
+        model = googlenet.googlenet(num_classes=state_dict["module.fc.weight"].shape[0],
+                                    aux_logits="module.aux1.fc2.weight" in state_dict)
+        model.load_state_dict(state_dict, strict=False)
+        return model
+    assert_incorrect(ex.q5.evaluate(skips), "none of the checkpoint's 344 tensors", "strict=False",
+                     "skips every one of them")
 
 
-def test_q5_copy_in_the_wrong_direction():
-    assert_incorrect(ex.q5.evaluate(wrong_direction),
-                     "you copied in the wrong direction: torchvision's weights were overwritten")
+def test_q5_the_prefix_stripped_from_only_some_keys():
+    def some(state_dict):
+        renamed = {k.replace("module.inception", "inception"): v for k, v in state_dict.items()}
+        model = googlenet.googlenet(num_classes=10, aux_logits=False)
+        model.load_state_dict(renamed, strict=False)
+        return model
+    assert_incorrect(ex.q5.evaluate(some), "tensors were not loaded", "conv1.bn.bias", "not only some")
 
 
-def test_q5_a_changed_reference_is_named_and_cannot_poison_a_later_check():
-    def to_double(tv_model):
-        tv_model.double()  # changes torchvision's model
-        return load_torchvision(tv_model)
+def test_q5_heads_left_on_and_loaded_with_strict_false():
+    def heads_on(state_dict):
+        renamed = {k[7:]: v for k, v in state_dict.items()}
+        model = googlenet.googlenet(num_classes=renamed["fc.weight"].shape[0], aux_logits=True)
+        model.load_state_dict(renamed, strict=False)
+        return model
+    assert_incorrect(ex.q5.evaluate(heads_on), "10 classes without auxiliary heads", "your model has auxiliary heads",
+                     "aux1.", "aux_logits=False", "skipped them silently")
 
-    assert_incorrect(ex.q5.evaluate(to_double), "changed torchvision's model", "torch.float64")
 
-    def breaks_then_raises(tv_model):
-        tv_model.half()
-        with torch.no_grad():
-            next(tv_model.parameters()).zero_()
-        raise RuntimeError("oops")
+def test_q5_heads_dropped_from_a_checkpoint_that_has_them():
+    def heads_off(state_dict):
+        renamed = {k[7:]: v for k, v in state_dict.items() if not k.startswith(("module.aux1", "module.aux2"))}
+        model = googlenet.googlenet(num_classes=renamed["fc.weight"].shape[0], aux_logits=False)
+        model.load_state_dict(renamed)
+        return model
+    assert_incorrect(ex.q5.evaluate(heads_off), "5 classes with auxiliary heads", "your model has none",
+                     "dropped")
 
-    assert_incorrect(ex.q5.evaluate(breaks_then_raises), "RuntimeError: oops")
-    assert ex.q5.evaluate(load_torchvision).outcome is Outcome.CORRECT
+
+def test_q5_hard_coded_sizes_fail_on_the_second_checkpoint():
+    def hard_coded(state_dict):
+        model = googlenet.googlenet(num_classes=10, aux_logits=False)
+        model.load_state_dict({k[7:]: v for k, v in state_dict.items()})
+        return model
+    assert_incorrect(ex.q5.evaluate(hard_coded), "5 classes with auxiliary heads", "RuntimeError",
+                     "Unexpected key(s)", "Read what to build from the checkpoint itself")
+
+
+def test_q5_other_wrong_models():
+    def wrapped(state_dict):
+        model = nn.DataParallel(googlenet.googlenet(num_classes=state_dict["module.fc.weight"].shape[0],
+                                                    aux_logits="module.aux1.fc2.weight" in state_dict))
+        model.load_state_dict(state_dict)
+        return model
+    assert_incorrect(ex.q5.evaluate(wrapped), "nn.DataParallel wrapper", ".module")
+
+    def tv(state_dict):
+        return torchvision.models.googlenet(weights=None, init_weights=False, aux_logits=False, num_classes=10)
+    assert_incorrect(ex.q5.evaluate(tv), "torchvision model", "googlenet.googlenet(")
+
+    def transformed(state_dict):
+        renamed = {k[7:]: v for k, v in state_dict.items()}
+        model = googlenet.googlenet(num_classes=renamed["fc.weight"].shape[0],
+                                    aux_logits="aux1.fc2.weight" in renamed, transform_input=True)
+        model.load_state_dict(renamed)
+        return model
+    assert_incorrect(ex.q5.evaluate(transformed), "every tensor is loaded, but the outputs differ", "defaults")
+
+    def wrong_classes(state_dict):
+        model = googlenet.googlenet(num_classes=1000, aux_logits=False)
+        return model
+    assert_incorrect(ex.q5.evaluate(wrong_classes), "`fc.weight` has shape (1000, 1024)", "(10, 1024)",
+                     "number of classes")
+    assert_incorrect(ex.q5.evaluate(lambda sd: None), "forget the `return`")
+
+
+def test_q5_a_learner_who_changes_the_checkpoint_in_place_is_still_compared_with_the_saved_model():
+    def zeroes_then_loads(state_dict):
+        model = load_checkpoint(state_dict)
+        for v in state_dict.values():
+            v.zero_()  # the learner's copy only: the check compares with its own fresh one
+        return model
+
+    assert ex.q5.evaluate(zeroes_then_loads).outcome is Outcome.CORRECT
