@@ -1,6 +1,8 @@
 """Tests of the checks of exercise 07 (DenseNet): right answers pass, planted mistakes fail with the
 message that names the mistake, untouched stubs say "not attempted"."""
 
+import re
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -17,10 +19,7 @@ ALL = [ex.q1, ex.q2, ex.q3, ex.q4, ex.q5]
 @pytest.mark.parametrize("q", ALL, ids=lambda q: q.name)
 def test_untouched_answers_are_not_attempted(q):
     assert q.evaluate(None).outcome is Outcome.NOT_ATTEMPTED
-    if q is ex.q4:
-        assert q.evaluate([256, None, None, None, None, None, None]).outcome is Outcome.NOT_ATTEMPTED
-    else:
-        assert q.evaluate(StubModule if q in (ex.q1, ex.q3) else stub).outcome is Outcome.NOT_ATTEMPTED
+    assert q.evaluate(StubModule if q in (ex.q1, ex.q3) else stub).outcome is Outcome.NOT_ATTEMPTED
 
 
 @pytest.mark.parametrize("q", ALL, ids=lambda q: q.name)
@@ -106,13 +105,27 @@ def test_q1_no_bottleneck_and_only_new_maps():
 
 
 # -- q2: channels after a block ----------------------------------------------------
-def test_q2_correct_and_planted():
+def test_q2_correct_and_the_formula_is_a_real_blocks():
     assert ex.q2.evaluate(lambda c, n, k: c + n * k).outcome is Outcome.CORRECT
-    assert_incorrect(ex.q2.evaluate(lambda c, n, k: n * k), "expected 256", "left out the block's input")
-    assert_incorrect(ex.q2.evaluate(lambda c, n, k: c + (n - 1) * k), "off by one layer")
-    assert_incorrect(ex.q2.evaluate(lambda c, n, k: float(c + n * k)), "should be an int", "//")
+    block = densenet.DenseBlock(num_layers=3, in_channels=7, growth_rate=5).eval()
+    with torch.no_grad():
+        assert block(torch.randn(1, 7, 4, 4)).shape[1] == ex.q2.reference(7, 3, 5)
+
+
+@pytest.mark.parametrize("fn, fragments", [
+    (lambda c, n, k: n * k, ["block_channels(64, 6, 32) returned 192", "left out the block's input"]),
+    (lambda c, n, k: c + (n - 1) * k, ["off by one layer"]),
+    (lambda c, n, k: c * n, ["not multiplied"]),
+    (lambda c, n, k: c + k, ["every layer adds k"]),
+    (lambda c, n, k: float(c + n * k), ["should be an int", "//"]),
+])
+def test_q2_planted_mistakes(fn, fragments):
+    assert_incorrect(ex.q2.evaluate(fn), *fragments)
+
+
+def test_q2_messages_give_no_formula():
     message = ex.q2.evaluate(lambda c, n, k: c + n * k + 1).message
-    assert "64 + 6 x 32" not in message and "+" not in message.split("expected")[-1], message  # no formula
+    assert "expected 256" in message and "64 + 6 x 32" not in message and "+" not in message, message
 
 
 # -- q3: transition ----------------------------------------------------------------
@@ -156,71 +169,141 @@ def test_q3_planted_mistakes():
     assert_incorrect(ex.q3.evaluate(NoNorm), "one BatchNorm2d and one Conv2d", "0 and 1")
 
 
-# -- q4: channels of DenseNet-121 ----------------------------------------------------
-def test_q4_correct_matches_the_package():
-    answer = [c for _, c in densenet.channels_through((6, 12, 24, 16), 32, 64)]
-    assert ex.q4.evaluate(answer).outcome is Outcome.CORRECT
+# -- q4: channels through any DenseNet ----------------------------------------------------
+def densenet_channels(block_config, growth_rate, num_init_features, compression=0.5):
+    channels, out = num_init_features, []
+    for i, layers in enumerate(block_config):
+        channels += layers * growth_rate
+        out.append(channels)
+        if i < len(block_config) - 1:
+            channels = int(channels * compression)
+            out.append(channels)
+    return out
 
 
-def test_q4_planted_mistakes():
-    assert_incorrect(ex.q4.evaluate([256, 256, 640, 640, 1408, 1408, 1920]),
-                     "After transition1 you have 256 channels", "compresses")
-    assert_incorrect(ex.q4.evaluate([192, 96, 480, 240, 1008, 504, 1016]),
-                     "After denseblock1 you have 192 channels", "passes on its input")
-    assert_incorrect(ex.q4.evaluate([256, 128.0, 512, 256, 1024, 512, 1024]), "transition1", "should be an int")
-    assert_incorrect(ex.q4.evaluate([256, 128, 512, 256, 1000, 500, 1012]), "denseblock3", "too few")
+def test_q4_correct_and_agrees_with_built_models():
+    assert ex.q4.evaluate(densenet_channels).outcome is Outcome.CORRECT
+    for config, compression in [(dict(growth_rate=5, block_config=(3, 3, 3), num_init_features=8), 0.5),
+                                (dict(growth_rate=4, block_config=(2, 3), num_init_features=6), 1.0)]:
+        model = densenet.DenseNet(**config, compression=compression)
+        built = [m.out_channels for m in model.features if isinstance(m, densenet.DenseBlock)]
+        built = [c for pair in zip(built, [t.conv.out_channels for t in model.features
+                                           if isinstance(t, densenet.Transition)] + [None]) for c in pair][:-1]
+        assert built == densenet_channels(config["block_config"], config["growth_rate"],
+                                          config["num_init_features"], compression)
+    assert densenet_channels((6, 12, 24, 16), 32, 64) == [256, 128, 512, 256, 1024, 512, 1024]
 
 
-@pytest.mark.parametrize("answer", [[256, 256, 640, 640, 1408, 1408, 1920], [192, 96, 480, 240, 1008, 504, 1016],
-                                    [256, 128, 500, 250, 1018, 509, 1021], [256, 128, 512, 256, 1024, 512, 1000]])
-def test_q4_messages_do_not_print_the_expected_channels(answer):
-    message = ex.q4.evaluate(answer).message
-    wrong = next(i for i, (a, b) in enumerate(zip(answer, ex.DENSENET121)) if a != b)
-    assert str(ex.DENSENET121[wrong]) not in message, message
-    assert_incorrect(ex.q4.evaluate([256, 128, 512]), "should have 7 entries", "yours has 3")
-    assert_incorrect(ex.q4.evaluate(1024), "should be a list of 7 ints")
+def no_compression(b, k, s, compression=0.5):
+    return densenet_channels(b, k, s, 1.0)
 
 
-# -- q5: torchvision's weights ---------------------------------------------------------
-def from_torchvision(tv_model):
-    model = densenet.densenet121(num_classes=tv_model.classifier.out_features)
-    model.load_state_dict(tv_model.state_dict(), strict=True)
-    return model
+def transition_after_the_last(b, k, s, compression=0.5):
+    out = densenet_channels(b, k, s, compression)
+    return out + [int(out[-1] * compression)]
 
 
-def test_q5_correct():
-    assert ex.q5.evaluate(from_torchvision).outcome is Outcome.CORRECT
+def without_the_input(b, k, s, compression=0.5):
+    out, c = [], 0
+    for i, layers in enumerate(b):
+        c = layers * k  # the block's input forgotten
+        out.append(c)
+        if i < len(b) - 1:
+            out.append(int(c * compression))
+    return out
 
 
-def test_q5_planted_mistakes():
-    assert_incorrect(ex.q5.evaluate(lambda tv: tv), "torchvision's model itself", "densenet.densenet121(")
-    assert_incorrect(ex.q5.evaluate(lambda tv: densenet.densenet121(num_classes=7)), "outputs differ")
-    assert_incorrect(ex.q5.evaluate(lambda tv: densenet.densenet121()), "classifier.weight (1000, 1024) vs (7, 1024)")
-    assert_incorrect(ex.q5.evaluate(lambda tv: torchvision.models.densenet121(weights=None)),
-                     "is a torchvision model", "not the course's DenseNet")
-    assert_incorrect(ex.q5.evaluate(lambda tv: densenet.densenet169(num_classes=7)), "unexpected keys")
+def rounded(b, k, s, compression=0.5):
+    channels, out = s, []
+    for i, layers in enumerate(b):
+        channels += layers * k
+        out.append(channels)
+        if i < len(b) - 1:
+            channels = round(channels * compression)
+            out.append(channels)
+    return out
 
 
-def wrong_direction(tv_model):
-    model = densenet.densenet121(num_classes=tv_model.classifier.out_features)
-    tv_model.load_state_dict(model.state_dict())  # torchvision's model overwritten by the course's
-    return model
+def always_halved(b, k, s, compression=0.5):
+    return densenet_channels(b, k, s, 0.5)
 
 
-def test_q5_copy_in_the_wrong_direction():
-    assert_incorrect(ex.q5.evaluate(wrong_direction),
-                     "you copied in the wrong direction: torchvision's weights were overwritten")
+def blocks_only(b, k, s, compression=0.5):
+    return densenet_channels(b, k, s, compression)[::2]
 
 
-def test_q5_a_changed_reference_is_named_and_cannot_poison_a_later_check():
-    assert_incorrect(ex.q5.evaluate(lambda tv: from_torchvision(tv.double())), "changed torchvision's model",
-                     "torch.float64")
+@pytest.mark.parametrize("fn, fragments", [
+    (no_compression, ["densenet_channels((6, 12, 24, 16), 32, 64) returned", "left out the compression"]),
+    (transition_after_the_last, ["after the last block too"]),
+    (without_the_input, ["left out each block's input"]),
+    (rounded, ["densenet_channels((3, 3, 3), 5, 8)", "floor(compression x m)", "int(m * compression)"]),
+    (always_halved, ["compression=1.0", "whatever `compression` is"]),
+    (blocks_only, ["listed the blocks only"]),
+    (lambda b, k, s, compression=0.5: [c * 1.0 for c in densenet_channels(b, k, s, compression)],
+     ["should be an int"]),
+    (lambda b, k, s, compression=0.5: 1024, ["should return a list of ints", "int 1024"]),
+    (lambda b, k, s, compression=0.5: densenet_channels(b, k, s, compression)[:-1] + [1],
+     ["returned", "expected"]),
+])
+def test_q4_planted_mistakes(fn, fragments):
+    assert_incorrect(ex.q4.evaluate(fn), *fragments)
 
-    def breaks_then_raises(tv_model):
-        tv_model.half()
-        with torch.no_grad():
-            tv_model.classifier.weight.zero_()
-        raise RuntimeError("oops")
 
-    assert_incorrect(ex.q5.evaluate(breaks_then_raises), "RuntimeError: oops")
-    assert ex.q5.evaluate(from_torchvision).outcome is Outcome.CORRECT
+# -- q5: an old checkpoint's key names -----------------------------------------------------
+PATTERN = re.compile(r"(denselayer\d+\.(?:norm|conv))\.([12])\.")
+
+
+def rename_old_keys(state_dict):
+    return {PATTERN.sub(r"\1\2.", k): v for k, v in state_dict.items()}
+
+
+def like_torchvision(state_dict):  # torchvision's own loop: in place, and here the dict is returned
+    pattern = re.compile(r"^(.*denselayer\d+\.(?:norm|relu|conv))\.((?:[12])\.(?:weight|bias|running_mean|running_var))$")
+    for key in list(state_dict.keys()):
+        found = pattern.match(key)
+        if found:
+            state_dict[found.group(1) + found.group(2)] = state_dict.pop(key)
+    return state_dict
+
+
+def test_q5_correct_answers_and_the_old_names_really_fail_strict_loading():
+    assert ex.q5.evaluate(rename_old_keys).outcome is Outcome.CORRECT
+    assert ex.q5.evaluate(like_torchvision).outcome is Outcome.CORRECT
+    old = ex.old_checkpoint(torchvision.models.DenseNet(**ex.SMALL))
+    assert "features.denseblock2.denselayer11.norm.2.running_var" in old and "features.norm0.weight" in old
+    with pytest.raises(RuntimeError, match="Missing key"):
+        densenet.DenseNet(**ex.SMALL).load_state_dict(old, strict=True)
+
+
+def sorted_pairs(state_dict):  # keys renamed, but paired with the tensors in another order
+    return dict(zip(sorted(PATTERN.sub(r"\1\2.", k) for k in state_dict), state_dict.values()))
+
+
+@pytest.mark.parametrize("fn, fragments", [
+    (lambda sd: {k.replace("norm.1", "norm1"): v for k, v in sd.items()},
+     ["still have their old names", "conv.1, conv.2, norm.2", "denselayer1.conv.1.weight"]),
+    (lambda sd: {k.replace("norm.", "norm").replace("conv.", "conv"): v for k, v in sd.items()},
+     ["renamed keys that must not change", "features.transition1.conv.weight", "transition1.convweight"]),
+    (lambda sd: {re.sub(r"(norm|conv)(\d)\.", r"\1.\2.", k): v for k, v in sd.items()},  # the other way round
+     ["renamed keys that must not change", "features.conv0.weight", "features.norm0.bias", "features.conv.0.weight"]),
+    (lambda sd: {PATTERN.sub(r"\1\2.", k): v for k, v in sd.items() if PATTERN.search(k)},
+     ["you dropped", "classifier.bias", "renamed or as it was"]),
+    (lambda sd: {re.sub(r"(denselayer\d\.(?:norm|conv))\.([12])\.", r"\1\2.", k): v for k, v in sd.items()},
+     ["denselayer10 and later keep their old names", "two digits"]),
+    (sorted_pairs, ["is not the one the old dict had under", "keep each tensor with its own key"]),
+    (lambda sd: {k: v.half() for k, v in rename_old_keys(sd).items()}, ["torch.float16", "rename the keys only"]),
+    (lambda sd: {k: v.numpy() for k, v in rename_old_keys(sd).items()}, ["ndarray", "rename the keys only"]),
+    (lambda sd: [rename_old_keys(sd)], ["should return a dict", "list"]),
+    (lambda sd: like_torchvision(sd) and None, ["returned None", "return"]),
+])
+def test_q5_planted_mistakes(fn, fragments):
+    assert_incorrect(ex.q5.evaluate(fn), *fragments)
+
+
+def test_q5_changing_the_old_dict_in_place_cannot_fool_the_check():
+    def scales_then_renames(state_dict):
+        for v in state_dict.values():
+            v.mul_(2)  # changes the tensors it was given
+        return rename_old_keys(state_dict)
+
+    assert_incorrect(ex.q5.evaluate(scales_then_renames), "is not the one the old dict had")

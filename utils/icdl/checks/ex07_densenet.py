@@ -1,20 +1,24 @@
-"""Checks for the exercise notebook ``07_densenet``: dense connectivity, growth rate, transitions.
+"""Checks for the exercise notebook ``07_densenet``: dense connectivity, growth rate, transitions, old checkpoints.
 
     from icdl.checks import ex07_densenet as ex
     ex.q1.check(DenseLayer)            # a dense layer that concatenates its k new maps to its input; the new
                                        # maps are compared with the learner's own layers in BN-ReLU-Conv order
-    ex.q2.check(block_channels)        # channels after a dense block
+    ex.q2.check(block_channels)        # channels after a dense block (a FunctionQuestion)
     ex.q3.check(Transition)            # BN-ReLU-Conv1x1-AvgPool transition layer
-    ex.q4.check(densenet121_channels)  # channels after every block and transition of DenseNet-121
-    ex.q5.check(from_torchvision)      # the course's DenseNet-121 with torchvision's weights (copied into it,
-                                       # torchvision's model left unchanged)
+    ex.q4.check(densenet_channels)     # channels after every block and transition of any DenseNet, with
+                                       # compression theta (a FunctionQuestion)
+    ex.q5.check(rename_old_keys)       # an old checkpoint's keys (denselayer1.norm.1.weight) renamed to the
+                                       # current ones (denselayer1.norm1.weight), loaded with strict=True
 """
 
 from __future__ import annotations
 
-from .core import (Incorrect, NotAttempted, Question, call, describe, expect_same_model, randomize_bn_stats,
-                   register, trace_forward)
-from .shared import call_copy, whole_number
+import math
+import re
+
+from .core import Incorrect, Question, call, describe, randomize_bn_stats, register, trace_forward
+from .kinds import FunctionQuestion
+from .shared import whole_number
 
 NOTEBOOK = "07_densenet"
 
@@ -188,27 +192,26 @@ class ConcatLayer(Question):
                         f"padding 1). Check the order of the layers in forward.")
 
 
-class BlockChannels(Question):
+class BlockChannels(FunctionQuestion):
     title = "the number of channels after a dense block"
     hints = [
         "Each layer adds growth_rate channels and keeps everything it received.",
-        "A block of L layers turns C channels into C + L * k.",
+        "Count what the block's output holds: its input's channels, then what each of its layers added.",
     ]
-    CASES = [(64, 6, 32), (128, 12, 32), (24, 16, 12), (7, 1, 5)]
+    function = "block_channels"
+    result = "int"
+    cases = [(64, 6, 32), (128, 12, 32), (24, 16, 12), (7, 1, 5)]
+    mistakes = [
+        ("left out the block's input channels, which are passed on too", lambda c, n, k: n * k),
+        ("are off by one layer: each of the L layers adds k", lambda c, n, k: c + (n - 1) * k),
+        ("multiplied: channels are added per layer (k each), not multiplied", lambda c, n, k: c * n),
+        ("added k once: every layer adds k, not only the last one", lambda c, n, k: c + k),
+    ]
+    success = "Correct! DenseNet-121's first block: 64 + 6 x 32 = 256 channels."
 
-    def verify(self, fn):
-        for c_in, layers, k in self.CASES:
-            what = f"block_channels({c_in}, {layers}, {k})"
-            got = whole_number(call(fn, c_in, layers, k, doing=what), what)
-            want = c_in + layers * k
-            if got != want:
-                why = {layers * k: "you left out the block's input channels, which are passed on too",
-                       c_in + (layers - 1) * k: "off by one layer: each of the L layers adds k",
-                       c_in * layers: "channels are added per layer (k each), not multiplied",
-                       c_in + k: "every layer adds k, not only the last one"}.get(got, "")
-                raise Incorrect(f"{what} is {got}, expected {want}" + (f": {why}." if why else
-                                                                    ": count what each layer adds to what it gets."))
-        return "Correct! DenseNet-121's first block: 64 + 6 x 32 = 256 channels."
+    @staticmethod
+    def reference(in_channels, num_layers, growth_rate):
+        return in_channels + num_layers * growth_rate  # the tests check it against a real DenseBlock's output
 
 
 class BuildTransition(Question):
@@ -264,81 +267,195 @@ class BuildTransition(Question):
                         "check the order BN -> ReLU -> Conv1x1 -> 2x2 average pool, with the ReLU in between.")
 
 
-# DenseNet-121 after each stage, in order.
-STAGES = ["denseblock1", "transition1", "denseblock2", "transition2", "denseblock3", "transition3", "denseblock4"]
-DENSENET121 = [256, 128, 512, 256, 1024, 512, 1024]
 
 
-class DenseNet121Channels(Question):
-    title = "DenseNet-121's channels after every dense block and transition"
+# --------------------------------------------------------------------------
+# q4: the channels through any DenseNet
+# --------------------------------------------------------------------------
+def _channels(blocks, k, stem, theta=0.5, *, shrink=lambda m, theta: int(m * theta), keep_input=True,
+              last_transition=False, transitions=True):
+    """Channels after every block and transition, by formula, with switches for the common mistakes."""
+    out, c = [], stem
+    for i, layers in enumerate(blocks):
+        c = (c if keep_input else 0) + layers * k
+        out.append(c)
+        if i < len(blocks) - 1 or last_transition:
+            c = shrink(c, theta)
+            if transitions:
+                out.append(c)
+    return out
+
+
+class DenseNetChannels(FunctionQuestion):
+    title = "the channels after every dense block and transition of a DenseNet"
     hints = [
-        "Start from the stem's 64 channels. A block of L layers adds L x 32; a transition halves (theta = 0.5).",
-        "The blocks have 6, 12, 24 and 16 layers; there is no transition after the last block.",
+        "Start from the stem's num_init_features. A block of L layers adds L x growth_rate; a transition keeps "
+        "floor(compression x m) of its m channels.",
+        "There is a transition between two blocks, none after the last block: B blocks give 2B - 1 numbers.",
+        "Skeleton: `channels, out = num_init_features, []`; for each block: add its new maps, append; if it is "
+        "not the last block: `channels = int(channels * compression)`, append. Return `out`.",
     ]
+    function = "densenet_channels"
+    cases = [((6, 12, 24, 16), 32, 64), ((6, 12, 36, 24), 48, 96), ((16, 16, 16), 12, 24), ((3, 3, 3), 5, 8),
+             (((6, 12, 24, 16), 32, 64), {"compression": 1.0})]
+    mistakes = [
+        ("left out the compression: a transition keeps compression x m of its m channels, not all m",
+         lambda b, k, s, compression=0.5: _channels(b, k, s, compression, shrink=lambda m, t: m)),
+        ("put a transition after the last block too: the last block is followed by the final batch norm",
+         lambda b, k, s, compression=0.5: _channels(b, k, s, compression, last_transition=True)),
+        ("left out each block's input: a block passes on what it receives, plus L x growth_rate new maps",
+         lambda b, k, s, compression=0.5: _channels(b, k, s, compression, keep_input=False)),
+        ("rounded compression x m up or to the nearest integer: a transition keeps floor(compression x m), as "
+         "int(m * compression) gives",
+         lambda b, k, s, compression=0.5: _channels(b, k, s, compression, shrink=lambda m, t: math.ceil(m * t))),
+        ("rounded compression x m to the nearest integer: a transition keeps floor(compression x m), as "
+         "int(m * compression) gives",
+         lambda b, k, s, compression=0.5: _channels(b, k, s, compression, shrink=lambda m, t: round(m * t))),
+        ("halved at every transition whatever `compression` is: a transition keeps compression x m channels",
+         lambda b, k, s, compression=0.5: _channels(b, k, s, compression, shrink=lambda m, t: m // 2)),
+        ("listed the blocks only: the list has the channels after every block *and* after every transition",
+         lambda b, k, s, compression=0.5: _channels(b, k, s, compression, transitions=False)),
+    ]
+    success = "Correct! DenseNet-121: 64 -> 256 -> 128 -> 512 -> 256 -> 1024 -> 512 -> 1024."
 
-    def verify(self, channels):
-        if channels is None:
-            raise NotAttempted()
-        if not isinstance(channels, (list, tuple)):
-            raise Incorrect(f"`densenet121_channels` should be a list of {len(STAGES)} ints, one after each of "
-                            f"{', '.join(STAGES)}; it is {describe(channels)}.")
-        if len(channels) != len(STAGES):
-            raise Incorrect(f"`densenet121_channels` should have {len(STAGES)} entries ({', '.join(STAGES)}); "
-                            f"yours has {len(channels)}.")
-        # The messages say what is wrong, never the expected count: the list is the answer.
-        for i, (stage, value, want) in enumerate(zip(STAGES, channels, DENSENET121)):
-            if value is None:
-                raise NotAttempted(f"Not attempted yet: the entry for {stage} is still None.")
-            got = whole_number(value, f"The entry for {stage}")
-            if got != want:
-                prev = 64 if i == 0 else DENSENET121[i - 1]
-                if stage.startswith("transition") and got == prev:
-                    why = "as many as before it, but a transition compresses the channels by theta = 0.5"
-                elif stage.startswith("transition"):
-                    why = (f"too {'many' if got > want else 'few'}: a transition keeps theta = 0.5 of the channels "
-                           f"it gets")
-                elif got == want - prev:
-                    why = "the block also passes on its input channels: input + L x 32"
-                else:
-                    why = (f"too {'many' if got > want else 'few'}: check the number of layers of this block "
-                           f"(6, 12, 24, 16) and k = 32")
-                raise Incorrect(f"After {stage} you have {got} channels: {why}.")
-        return "Correct! 64 -> 256 -> 128 -> 512 -> 256 -> 1024 -> 512 -> 1024."
+    @staticmethod
+    def reference(block_config, growth_rate, num_init_features, compression=0.5):
+        from ..models.densenet import channels_through
+
+        return [c for _, c in channels_through(block_config, growth_rate, num_init_features, compression)]
+
+    def normalise(self, got, label: str):
+        if isinstance(got, (str, bytes)) or not isinstance(got, (list, tuple)):
+            raise Incorrect(f"{label} should return a list of ints, one after every block and transition; it "
+                            f"returned {describe(got)}.")
+        return [whole_number(v, f"An entry of {label}") for v in got]
 
 
-class FromTorchvision(Question):
-    title = "the course's DenseNet-121 carrying torchvision's weights"
+# --------------------------------------------------------------------------
+# q5: the old checkpoint keys that torchvision renames while loading
+# --------------------------------------------------------------------------
+# A small DenseNet with every kind of key: a stem (conv0, norm0), dense layers 1 to 11 (two-digit numbers), a
+# transition (norm, conv without a digit), the final norm5 and the classifier.
+SMALL = dict(growth_rate=4, block_config=(2, 11), num_init_features=8, bn_size=2, num_classes=5)
+_NEW = re.compile(r"(denselayer\d+\.(?:norm|conv))([12])\.")
+OLD = re.compile(r"^(.*denselayer\d+\.(?:norm|relu|conv))\.([12])\.(weight|bias|running_mean|running_var)$")
+
+
+def old_checkpoint(model) -> dict:
+    """``model``'s state_dict as the old DenseNet checkpoints store it: ``denselayer1.norm.1.weight``, ... .
+
+    Those files predate batch norm's ``num_batches_tracked`` buffer, so it is left out, as in them (PyTorch then
+    starts its count at 0 when the dict is loaded).
+    """
+    return {_NEW.sub(r"\1.\2.", k): v.detach().clone() for k, v in model.state_dict().items()
+            if not k.endswith("num_batches_tracked")}
+
+
+def _new_name(old_key: str) -> str:
+    found = OLD.match(old_key)
+    return f"{found.group(1)}{found.group(2)}.{found.group(3)}" if found else old_key
+
+
+def _small_torchvision_densenet():
+    import torch
+    import torchvision
+
+    torch.manual_seed(0)
+    model = torchvision.models.DenseNet(**SMALL).eval()
+    _randomize_bn(model)
+    return model
+
+
+def _some_keys(keys, limit: int = 2) -> str:
+    keys = sorted(keys)
+    return ", ".join(f"`{k}`" for k in keys[:limit]) + (f" and {len(keys) - limit} more" if len(keys) > limit else "")
+
+
+class RenameOldKeys(Question):
+    title = "an old DenseNet checkpoint: renaming its keys"
     hints = [
-        "Build densenet.densenet121(num_classes=tv_model.classifier.out_features), then "
-        "model.load_state_dict(tv_model.state_dict(), strict=True).",
-        "The keys match because the course's modules have torchvision's names "
-        "(features.denseblock1.denselayer1.norm1.weight, ...).",
+        "Only keys inside a dense layer have old names: `...denselayer<n>.norm.1.<what>`, `conv.1`, `norm.2`, "
+        "`conv.2` (ReLU has no weights, so no keys). Every other key, such as `features.norm0.weight` or "
+        "`features.transition1.norm.weight`, stays as it is.",
+        "A regular expression anchored on `denselayer\\d+\\.` (one or more digits) finds exactly those keys; "
+        "`re.sub` with groups drops the dot between `norm`/`conv` and its digit.",
+        "Skeleton: `pattern = re.compile(r\"(denselayer\\d+\\.(?:norm|conv))\\.([12])\\.\")`, then "
+        "`return {pattern.sub(..., k): v for k, v in state_dict.items()}`.",
     ]
 
     def verify(self, fn):
         import torch
-        import torchvision
 
         from ..models.densenet import DenseNet
 
-        def build():
-            torch.manual_seed(0)
-            tv = torchvision.models.densenet121(weights=None, num_classes=7)
-            return randomize_bn_stats(tv)  # so a model without the copied BN buffers cannot pass
+        tv = _small_torchvision_densenet()
+        old = old_checkpoint(tv)
+        kept = {k: v.clone() for k, v in old.items()}  # the learner's changes to `old` cannot reach this copy
+        new = call(fn, old, doing="`rename_old_keys(old_state_dict)`")
+        if not isinstance(new, dict):
+            raise Incorrect(f"`rename_old_keys` should return a dict (key -> tensor), but it returned "
+                            f"{describe(new)}.")
+        self._check_keys(new, kept)
+        names = {_new_name(k): k for k in kept}
+        for key, tensor in new.items():
+            before = kept[names[key]]
+            if not isinstance(tensor, torch.Tensor) or tensor.shape != before.shape or tensor.dtype != before.dtype \
+                    or not torch.equal(tensor, before):
+                raise Incorrect(f"The tensor under `{key}` is not the one the old dict had under `{names[key]}` "
+                                f"({describe(tensor)}, expected the same {describe(before)} with the same values): "
+                                f"rename the keys only, and keep each tensor with its own key.")
+        model = DenseNet(**SMALL)
+        try:
+            model.load_state_dict(new, strict=True)
+        except RuntimeError as exc:
+            raise Incorrect(f"The course's DenseNet does not load your dict with strict=True: "
+                            f"{str(exc).splitlines()[-1][:300]}") from None
+        x = torch.randn(2, 3, 32, 32, generator=torch.Generator().manual_seed(1))
+        with torch.no_grad():
+            diff = (model.eval()(x) - tv(x)).abs().max().item()
+        if diff > 1e-5:
+            raise Incorrect(f"Loaded into the course's DenseNet, your dict gives outputs that differ from "
+                            f"torchvision's by up to {diff:.3g}.")
+        return ("Correct! Same tensors under the current names: the course's DenseNet loads them with strict=True "
+                "and computes torchvision's outputs.")
 
-        model, tv = call_copy(fn, build, doing="from_torchvision(tv_model)")
-        x = torch.randn(2, 3, 64, 64, generator=torch.Generator().manual_seed(1))
-        expect_same_model(model, tv, DenseNet, x, label="The model from from_torchvision(tv_model)",
-                          build="densenet.densenet121(num_classes=tv_model.classifier.out_features)",
-                          require_eval=False)
-        return "Correct! Same keys, same shapes, same outputs."
+    @staticmethod
+    def _check_keys(new, old):
+        want = {_new_name(k) for k in old}
+        got = set(new)
+        if got == want:
+            return
+        fixed = {k for k in old if not OLD.match(k)}  # keys that already have their current name
+        changed = sorted(fixed - got)
+        unexpected = sorted(got - want)
+        still_old = sorted(k for k in got if OLD.match(k))
+        if changed and unexpected:
+            raise Incorrect(f"You renamed keys that must not change: {_some_keys(changed)} are gone, and the dict "
+                            f"has keys the model does not know, such as {_some_keys(unexpected, 1)}. Only the keys "
+                            f"inside a dense layer (`denselayer<n>.norm.1`, `conv.1`, `norm.2`, `conv.2`) have old "
+                            f"names; `features.norm0`, `features.transition1.norm`, ... are already right.")
+        if still_old:
+            kinds = sorted({f"{OLD.match(k).group(1).rsplit('.', 1)[1]}.{OLD.match(k).group(2)}" for k in still_old})
+            layers = {int(re.search(r"denselayer(\d+)\.", k).group(1)) for k in still_old}
+            if min(layers) >= 10:
+                raise Incorrect(f"The keys of denselayer10 and later keep their old names (such as "
+                                f"`{still_old[0]}`): the layer number can have two digits (`\\d+`, not `\\d`).")
+            raise Incorrect(f"{len(still_old)} keys still have their old names, with {', '.join(kinds)} (such as "
+                            f"`{still_old[0]}`): all four old names, norm.1, conv.1, norm.2 and conv.2, become "
+                            f"norm1, conv1, norm2 and conv2.")
+        missing = sorted(want - got)
+        if missing and not unexpected:
+            raise Incorrect(f"Your dict has {len(got)} keys, the old one {len(old)}: you dropped "
+                            f"{_some_keys(missing)}. Every key must be in the result, renamed or as it was.")
+        raise Incorrect(f"Your keys are not the model's: missing {_some_keys(missing) or 'none'}; unexpected "
+                        f"{_some_keys(unexpected) or 'none'}.")
 
 
 q1 = ConcatLayer()
 q2 = BlockChannels()
 q3 = BuildTransition()
-q4 = DenseNet121Channels()
-q5 = FromTorchvision()
+q4 = DenseNetChannels()
+q5 = RenameOldKeys()
 QUESTIONS = register(NOTEBOOK, q1=q1, q2=q2, q3=q3, q4=q4, q5=q5)
 
-__all__ = ["q1", "q2", "q3", "q4", "q5", "STAGES", "DENSENET121"]
+__all__ = ["q1", "q2", "q3", "q4", "q5", "SMALL", "old_checkpoint"]
