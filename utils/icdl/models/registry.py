@@ -49,6 +49,7 @@ class ModelFacts:
     paper_top1: float | None = None
     paper_source: str = ""
     eval_kwargs: dict | None = None  # how the facts were counted, if not the factory's defaults
+    fixed_input: bool = False  # takes only input_size x input_size images (a ViT's position embedding)
 
     def torchvision_meta(self) -> dict:
         """The metadata of torchvision's weights for this model (no download): ``{}`` if it has none."""
@@ -70,7 +71,8 @@ _REGISTRY: dict[str, ModelFacts] = {}
 
 def register_model(*, torchvision: str | None = None, weights: str | None = None, input_size: int = 224,
                    in_channels: int = 3, params: int | None = None, macs: int | None = None,
-                   paper_top1: float | None = None, paper_source: str = "", eval_kwargs: dict | None = None) -> Callable:
+                   paper_top1: float | None = None, paper_source: str = "", eval_kwargs: dict | None = None,
+                   fixed_input: bool = False) -> Callable:
     """Decorator: record a factory under its function name, with its facts."""
     if paper_top1 is not None and not paper_source:
         raise ValueError("a paper's top-1 needs its source (paper_source)")
@@ -81,7 +83,7 @@ def register_model(*, torchvision: str | None = None, weights: str | None = None
             raise ValueError(f"a model named {name!r} is already registered")
         family = factory.__module__.rsplit(".", 1)[-1]
         _REGISTRY[name] = ModelFacts(name, family, factory, torchvision, weights, input_size, in_channels,
-                                     params, macs, paper_top1, paper_source, eval_kwargs)
+                                     params, macs, paper_top1, paper_source, eval_kwargs, fixed_input)
         return factory
 
     return wrap
