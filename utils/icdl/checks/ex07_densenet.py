@@ -379,8 +379,8 @@ class RenameOldKeys(Question):
         "`features.transition1.norm.weight`, stays as it is.",
         "A regular expression anchored on `denselayer\\d+\\.` (one or more digits) finds exactly those keys; "
         "`re.sub` with groups drops the dot between `norm`/`conv` and its digit.",
-        "Skeleton: `pattern = re.compile(r\"(denselayer\\d+\\.(?:norm|conv))\\.([12])\\.\")`, then "
-        "`return {pattern.sub(..., k): v for k, v in state_dict.items()}`.",
+        "Skeleton: `pattern = re.compile(r\"(denselayer\\d+\\.____)\\.([12])\\.\")` (fill in the names "
+        "that can come before the dot), then `return {pattern.sub(..., k): v for k, v in state_dict.items()}`.",
     ]
 
     def verify(self, fn):
