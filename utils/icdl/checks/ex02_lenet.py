@@ -133,8 +133,8 @@ class LayerShapes(ShapesFunction):
         ("made C5 1x1 whatever its input: it is a 5x5 convolution, 1x1 only on a 5x5 input",
          _slip(c5=(120, 1, 1))),
     ]
-    success = ("Correct! C5 is 1x1 only for a 32x32 input: on a larger one it is a convolution that slides, "
-               "and the flattened features grow with the image.")
+    success = ("Correct! C5 is 1x1 only when S4 is 5x5 (inputs of 32 to 35 pixels): on a larger input it is a "
+               "convolution that slides, and the flattened features grow with the image.")
     hints = [
         "A convolution with kernel k, stride s and padding p turns size n into (n + 2p - k) // s + 1; "
         "LeNet-5's convolutions are 5x5 with stride 1 and no padding.",
@@ -200,7 +200,7 @@ class LayerParams(ValueQuestion):
     def verify(self, *answers):
         note = super().verify(*answers)
         return note or (f"Correct! {sum(self.expected()):,} parameters, {self.expected()[2]:,} of them in fc1: "
-                        f"a larger image makes fc1 grow, while the convolutions stay the same size.")
+                        f"the image's size reaches only fc1; the convolutions' parameters do not depend on it.")
 
 
 # ---------------------------------------------------------------------------

@@ -1,17 +1,21 @@
 """Checks for the exercise notebook ``03_alexnet``: AlexNet by hand, and in code.
 
     from icdl.checks import ex03_alexnet as ex
-    ex.q1.check(shapes)                 # output shape after each conv / pool layer, 224x224 input
+    ex.q1.check(alexnet_shapes)         # output shape after each conv / pool layer, for any input size
     ex.q2.check(conv_params)            # parameters of a (grouped) convolution
-    ex.q3.check(paper_config)           # the 2012 paper's conv layers as ConvSpec rows
+    ex.q3.check(conv_flops)             # FLOPs of a (grouped, strided, padded) convolution
     ex.q4.check(transfer)               # torchvision's weights in the course's AlexNet
     ex.q5.check(activation_gradients)   # ReLU and tanh derivatives with autograd
+    ex.q6.check(prediction)             # predict what a gradient step does to a ReLU unit that is off for every image
 """
 
 from __future__ import annotations
 
-from .core import (Incorrect, NotAttempted, Question, call, describe, expect_close, expect_number,
-                   expect_same_model, expect_type, register)
+import copy
+
+from .core import Incorrect, NotAttempted, Question, call, describe, expect_close, register
+from .kinds import ChoiceQuestion, FunctionQuestion, TorchvisionQuestion, _args, _call_text
+from .shared import whole_number
 
 NOTEBOOK = "03_alexnet"
 
@@ -23,187 +27,233 @@ def conv_out(n: int, k: int, s: int = 1, p: int = 0) -> int:
     return (n + 2 * p - k) // s + 1
 
 
-def alexnet_shapes(size: int = 224) -> list[tuple[int, int, int]]:
-    """(C, H, W) after each layer of ``LAYERS``, from the configuration (no model needed)."""
+def _shapes(size: int, config=None, conv=conv_out, pool=lambda n: conv_out(n, 3, 2)) -> list[tuple[int, int, int]]:
+    """(C, H, W) after each layer of ``LAYERS`` for a 3 x size x size input, from a configuration (no model)."""
     from ..models.alexnet import TORCHVISION
 
     shapes, n = [], size
-    for spec in TORCHVISION:
-        n = conv_out(n, spec.kernel_size, spec.stride, spec.padding)
+    for spec in config or TORCHVISION:
+        n = conv(n, spec.kernel_size, spec.stride, spec.padding)
         shapes.append((spec.out_channels, n, n))
         if spec.pool:
-            n = conv_out(n, 3, 2)
+            n = pool(n)
             shapes.append((spec.out_channels, n, n))
     return shapes
 
 
-def _as_shape(value):
-    try:
-        return tuple(int(v) for v in value)
-    except (TypeError, ValueError):
-        return None
+def alexnet_shapes(size: int = 224) -> list[tuple[int, int, int]]:
+    """The reference of question 1: torchvision AlexNet's shapes for a 3 x size x size input."""
+    return _shapes(size)
+
+
+def _paper_channels(size):
+    """The shapes with the 2012 paper's channels: its layers have torchvision's kernels, strides, padding and pools."""
+    from ..models.alexnet import PAPER
+
+    return _shapes(size, config=PAPER)
+
+
+RULES = {
+    "conv1": "11x11, stride 4, padding 2: (n + 2*2 - 11) // 4 + 1",
+    "pool1": "3x3 max pooling, stride 2, no padding (overlapping): (n - 3) // 2 + 1",
+    "conv2": "5x5 with padding 2, which keeps the size",
+    "pool2": "3x3 max pooling, stride 2: (n - 3) // 2 + 1",
+    "conv3": "3x3 with padding 1, which keeps the size",
+    "conv4": "3x3 with padding 1, which keeps the size",
+    "conv5": "3x3 with padding 1, which keeps the size",
+    "pool3": "3x3 max pooling, stride 2: (n - 3) // 2 + 1",
+}
+
+
+class ShapesFunction(FunctionQuestion):
+    """A function returning the (C, H, W) after each layer: named mistakes, else the first layer that is off."""
+
+    result = "value"
+    layers: tuple = ()
+    rules: dict = {}
+
+    def normalise(self, got, label):
+        n = len(self.layers)
+        if not isinstance(got, (list, tuple)) or len(got) != n:
+            raise Incorrect(f"{label} should return a list of {n} (C, H, W) tuples, one for each of "
+                            f"{', '.join(self.layers)}; it returned {describe(got)}.")
+        shapes = []
+        for layer, shape in zip(self.layers, got):
+            if not isinstance(shape, (list, tuple)) or len(shape) != 3:
+                raise Incorrect(f"{label}: the shape for {layer} should be a (C, H, W) tuple of 3 ints, but it is "
+                                f"{describe(shape)}.")
+            shapes.append(tuple(whole_number(v, f"{label}: a number in the shape for {layer}") for v in shape))
+        return shapes
+
+    def verify(self, fn):
+        for case in self.cases:
+            args, kwargs = _args(case)
+            label = _call_text(self.function, args, kwargs)
+            expected = self.reference(*args, **kwargs)
+            got = self.normalise(call(fn, *copy.deepcopy(args), doing=f"`{label}`", **kwargs), label)
+            if got == expected:
+                continue
+            for message, wrong in self.mistakes:
+                try:
+                    slip = self.normalise(wrong(*args, **kwargs), label)
+                except Exception:  # this mistake cannot even be made on this case
+                    continue
+                if slip != expected and got == slip:
+                    raise Incorrect(f"{label}: it looks like you {message}.")
+            i = next(i for i, (g, w) in enumerate(zip(got, expected)) if g != w)
+            layer, what = self.layers[i], "channels" if got[i][0] != expected[i][0] else "height and width"
+            before = f"the 3x{args[0]}x{args[0]} input" if i == 0 else f"{self.layers[i - 1]}'s {expected[i - 1]}"
+            raise Incorrect(f"{label}: the shape after {layer} is {got[i]}, and its {what} are off. Work it out "
+                            f"from {before}: {layer} is {self.rules[layer]}.")
+        return self.success or None
 
 
 # ---------------------------------------------------------------------------
-# Q1: shapes
+# Q1: shapes, for any input size
 # ---------------------------------------------------------------------------
-class LayerShapes(Question):
-    title = "torchvision AlexNet's output shape after each conv and pool layer, from a 3x224x224 input"
-    hints = [
-        "A convolution turns size n into (n + 2p - k) // s + 1. conv1 is 11x11, stride 4, padding 2.",
-        "The pools are 3x3 with stride 2 and no padding (overlapping pooling): (n - 3) // 2 + 1.",
-        "Channels: 64, 192, 384, 256, 256 (torchvision's variant); a pool keeps the channels.",
+class LayerShapes(ShapesFunction):
+    title = "torchvision AlexNet's output shape after each conv and pool layer, for any input size"
+    function = "alexnet_shapes"
+    layers, rules = LAYERS, RULES
+    cases = [224, 227, 256, 100, 67]  # 224 hides a halving pool; 227 does not
+    reference = staticmethod(alexnet_shapes)
+    mistakes = [
+        ("answered with the shapes of a 224x224 input whatever `size` is: use `size`", lambda size: alexnet_shapes()),
+        ("left out conv1's padding of 2", lambda size: _shapes(size, conv=lambda n, k, s, p: conv_out(n, k, s, 0)
+                                                                if k == 11 else conv_out(n, k, s, p))),
+        ("left out the padding of conv2 to conv5: with it, they keep the size",
+         lambda size: _shapes(size, conv=lambda n, k, s, p: conv_out(n, k, s, p if k == 11 else 0))),
+        # Halving (2x2 pooling, stride 2) and 3x3 pooling rounded up give the same sizes: one message for both.
+        ("halved the size at each pool (2x2 pooling with stride 2, or 3x3 pooling rounded up); AlexNet's pools "
+         "are 3x3 with stride 2, so they overlap, and they round down: (n - 3) // 2 + 1",
+         lambda size: _shapes(size, pool=lambda n: n // 2)),
+        ("used the 2012 paper's channels (96, 256, 384, 384, 256); torchvision's variant has 64, 192, 384, 256, 256",
+         _paper_channels),
     ]
-
-    def verify(self, shapes):
-        expect_type(shapes, (list, tuple), "`shapes`")
-        want = alexnet_shapes()
-        if len(shapes) != len(want):
-            raise Incorrect(f"`shapes` should hold {len(want)} shapes, one for each of {', '.join(LAYERS)}; "
-                            f"yours has {len(shapes)}.")
-        for layer, got, expected in zip(LAYERS, shapes, want):
-            got_t = _as_shape(got)
-            if got_t is None or len(got_t) != 3:
-                raise Incorrect(f"Each shape should be a (C, H, W) tuple of three integers; for {layer} you "
-                                f"gave {describe(got)}.")
-            if got_t != expected:
-                what = "channels" if got_t[0] != expected[0] else "height/width"
-                raise Incorrect(f"{layer}: you gave {got_t}, expected {expected} (the {what} differ). "
-                                f"Work out {layer} from the shape before it, {self._before(layer, want)}.")
-        return "Correct! Note how pool3 leaves 256 x 6 x 6 = 9,216 features for the first fully connected layer."
-
-    @staticmethod
-    def _before(layer, want):
-        i = LAYERS.index(layer)
-        return "the 3x224x224 input" if i == 0 else f"{LAYERS[i - 1]}'s {want[i - 1]}"
+    success = ("Correct! The shapes follow from the sizes alone: the same layers take any input of at least 63 "
+               "pixels; only the size of the last maps changes, and an adaptive average pool brings them to 6x6 "
+               "before the fully connected layers.")
+    hints = [
+        "A convolution or pooling turns size n into (n + 2p - k) // s + 1. conv1 is 11x11, stride 4, padding 2.",
+        "The pools are 3x3 with stride 2 and no padding (overlapping pooling): (n - 3) // 2 + 1.",
+        "Channels: 64, 192, 384, 256, 256 (torchvision's variant); a pool keeps the channels. Loop over the "
+        "layers, updating n; out_size above does the arithmetic.",
+    ]
 
 
 # ---------------------------------------------------------------------------
 # Q2: parameters of a convolution, with groups
 # ---------------------------------------------------------------------------
-CONV_CASES = [  # (in, out, k, groups, bias): the paper's conv1, conv2 (split), conv3, conv4, and no-bias cases
-    (3, 96, 11, 1, True),
-    (96, 256, 5, 2, True),
-    (256, 384, 3, 1, True),
-    (384, 384, 3, 2, True),
-    (64, 64, 3, 1, False),
-    (64, 128, 3, 4, False),
-]
-
-
 def conv_param_count(c_in, c_out, k, groups=1, bias=True) -> int:
     return c_out * (c_in // groups) * k * k + (c_out if bias else 0)
 
 
-class ConvParams(Question):
+class ConvParams(FunctionQuestion):
     title = "the number of parameters of a convolution, with groups and bias"
+    function = "conv_params"
+    result = "int"
+    # The paper's conv1, conv2 (split), conv3, conv4 (split), then no-bias cases.
+    cases = [((3, 96, 11), {"groups": 1, "bias": True}), ((96, 256, 5), {"groups": 2, "bias": True}),
+             ((256, 384, 3), {"groups": 1, "bias": True}), ((384, 384, 3), {"groups": 2, "bias": True}),
+             ((64, 64, 3), {"groups": 1, "bias": False}), ((64, 128, 3), {"groups": 4, "bias": False})]
+    reference = staticmethod(conv_param_count)
+    mistakes = [
+        ("ignored `groups`: with groups=g each filter reads only in_channels // g input channels",
+         lambda ci, co, k, groups=1, bias=True: conv_param_count(ci, co, k, 1, bias)),
+        ("forgot the biases, one per output channel", lambda ci, co, k, groups=1, bias=True: co * (ci // groups) * k * k),
+        ("counted biases with bias=False", lambda ci, co, k, groups=1, bias=True: co * (ci // groups) * k * k + co),
+        ("divided the output channels by `groups` too: the groups split the filters, but every one of the "
+         "out_channels filters is still there",
+         lambda ci, co, k, groups=1, bias=True: (co // groups) * (ci // groups) * k * k + (co if bias else 0)),
+        ("counted k weights per input channel, not k x k",
+         lambda ci, co, k, groups=1, bias=True: co * (ci // groups) * k + (co if bias else 0)),
+    ]
     hints = [
         "Each of the out_channels filters has in_channels x k x k weights, plus one bias.",
         "With groups=g, each filter sees only in_channels / g input channels (the paper's GPU split).",
-        "out_channels * (in_channels // groups) * k * k + (out_channels if bias else 0)",
+        "out_channels * (in_channels // groups) * k * k, plus the biases when bias is True.",
     ]
 
-    def verify(self, fn):
-        for c_in, c_out, k, g, bias in CONV_CASES:
-            want = conv_param_count(c_in, c_out, k, g, bias)
-            got = call(fn, c_in, c_out, k, groups=g, bias=bias,
-                       doing=f"conv_params({c_in}, {c_out}, {k}, groups={g}, bias={bias})")
-            call_text = f"conv_params({c_in}, {c_out}, {k}, groups={g}, bias={bias})"
-            if got is None:
-                raise NotAttempted()
-            if isinstance(got, (int, float)) and not isinstance(got, bool) and got != want:
-                if got == conv_param_count(c_in, c_out, k, 1, bias) and g > 1:
-                    raise Incorrect(f"{call_text} is {got:,}, expected {want:,}: with groups={g} each filter "
-                                    f"sees only {c_in} // {g} = {c_in // g} input channels.")
-                if bias and got == want - c_out:
-                    raise Incorrect(f"{call_text} is {got:,}, expected {want:,}: you forgot the {c_out} biases.")
-                if not bias and got == want + c_out:
-                    raise Incorrect(f"{call_text} is {got:,}, expected {want:,}: with bias=False there are no "
-                                    f"biases to count.")
-            expect_number(got, want, call_text)
-
 
 # ---------------------------------------------------------------------------
-# Q3: the paper's configuration as data
+# Q3: FLOPs of a convolution, with groups
 # ---------------------------------------------------------------------------
-FIELDS = ("out_channels", "kernel_size", "stride", "padding", "groups", "lrn", "pool")
-WHY = {
-    "out_channels": "the paper's conv layers have 96, 256, 384, 384 and 256 kernels (Section 3.5)",
-    "kernel_size": "the kernels are 11x11, 5x5, then 3x3 for conv3 to conv5",
-    "stride": "only conv1 has stride 4; the others stride 1",
-    "padding": "padding 2 for conv1 (224 -> 55) and for the 5x5 conv2, 1 for the 3x3 layers, so they keep the size",
-    "groups": "conv2, conv4 and conv5 read only their own GPU's half (groups=2); conv3 reads both (groups=1)",
-    "lrn": "response normalisation follows conv1 and conv2 only",
-    "pool": "max pooling follows conv1, conv2 and conv5",
-}
+def conv_flop_count(c_in, c_out, k, size, stride=1, padding=0, groups=1) -> int:
+    """FLOPs of a square convolution on a size x size input, as ``icdl.inspect.count_flops`` counts them."""
+    out = conv_out(size, k, stride, padding)
+    return 2 * c_out * (c_in // groups) * k * k * out * out
 
 
-class PaperConfig(Question):
-    title = "the 2012 paper's five convolutional layers as ConvSpec rows"
+def _flops_slip(out=None, groups=True, per_mac=2):
+    def flops(c_in, c_out, k, size, stride=1, padding=0, groups_=None, **kw):
+        g = kw.get("groups", 1) if groups_ is None else groups_
+        side = out(size, k, stride, padding) if out else conv_out(size, k, stride, padding)
+        return per_mac * c_out * (c_in // (g if groups else 1)) * k * k * side * side
+    return flops
+
+
+class ConvFlops(FunctionQuestion):
+    title = "the FLOPs of a convolution, with stride, padding and groups"
+    function = "conv_flops"
+    result = "int"
+    cases = [((1, 1, 3, 5), {}), ((3, 96, 11, 224), {"stride": 4, "padding": 2}),
+             ((96, 256, 5, 27), {"padding": 2, "groups": 2}), ((256, 384, 3, 13), {"padding": 1}),
+             ((384, 384, 3, 13), {"padding": 1, "groups": 2}), ((64, 128, 3, 32), {"stride": 2, "groups": 4})]
+    reference = staticmethod(conv_flop_count)
+    mistakes = [
+        ("counted multiply-adds; the course counts each multiply-add as 2 FLOPs (a multiplication and an addition)",
+         _flops_slip(per_mac=1)),
+        ("used the input's size instead of the output's: the filter runs once per output position",
+         _flops_slip(out=lambda n, k, s, p: n)),
+        ("ignored `groups`: each filter reads only in_channels // groups channels, so the split divides the "
+         "arithmetic by `groups`", _flops_slip(groups=False)),
+        ("left out the padding in the output size", _flops_slip(out=lambda n, k, s, p: conv_out(n, k, s, 0))),
+        ("left out the stride in the output size", _flops_slip(out=lambda n, k, s, p: conv_out(n, k, 1, p))),
+    ]
     hints = [
-        "Five rows, ConvSpec(out_channels, kernel_size, stride=..., padding=..., groups=..., lrn=..., pool=...).",
-        "The two-GPU split: a layer whose kernels connect only to the maps on the same GPU is groups=2.",
-        "conv1: ConvSpec(96, 11, stride=4, padding=2, lrn=True, pool=True).",
+        "Each output value is one filter applied at one position: (in_channels // groups) x k x k multiply-adds.",
+        "There are out_channels x H_out x W_out output values, with H_out = (size + 2p - k) // stride + 1.",
+        "FLOPs = 2 x out_channels x (in_channels // groups) x k x k x H_out x W_out (biases are not counted).",
     ]
-
-    def verify(self, config):
-        from ..models.alexnet import PAPER
-
-        expect_type(config, (list, tuple), "`paper_config`")
-        if len(config) != len(PAPER):
-            raise Incorrect(f"`paper_config` should have {len(PAPER)} rows (conv1 to conv5); yours has {len(config)}.")
-        for i, (got, want) in enumerate(zip(config, PAPER), start=1):
-            if not all(hasattr(got, f) for f in FIELDS):
-                raise Incorrect(f"Row conv{i} should be a ConvSpec, but it is {describe(got)}.")
-            for field in FIELDS:
-                g, w = getattr(got, field), getattr(want, field)
-                if g != w:
-                    raise Incorrect(f"conv{i}: {field} is {g!r}, the paper's is {w!r} ({WHY[field]}).")
-        return "Correct! alexnet.AlexNet(paper_config) now builds the 2012 network."
+    success = "Correct! This is what icdl.inspect.count_flops measures on a real nn.Conv2d."
 
 
 # ---------------------------------------------------------------------------
 # Q4: load torchvision's weights
 # ---------------------------------------------------------------------------
-class Transfer(Question):
+class Transfer(TorchvisionQuestion):
     title = "torchvision's AlexNet weights in the course's AlexNet"
+    function = "transfer"
+    build_text = "alexnet.alexnet() (the torchvision variant, not the paper's)"
+    success = "Correct! Same names, same shapes, same outputs: the course's AlexNet is torchvision's."
     hints = [
         "Build the course model with alexnet.alexnet() and copy the weights with model.load_state_dict(...).",
         "Pass strict=True, so a missing or unexpected name raises instead of being skipped silently.",
         "Return the course model in eval mode: model.eval() turns dropout off.",
     ]
+    _weights = None  # a pristine copy of a seeded torchvision AlexNet's weights, made once; never handed out
 
-    _cache = None
+    @staticmethod
+    def course_class():
+        from ..models.alexnet import AlexNet
 
-    def _reference(self):
-        """A seeded torchvision AlexNet and a copy of its weights, built once (61M parameters take a while)."""
+        return AlexNet
+
+    def build_reference(self):
+        """A fresh torchvision AlexNet with fresh tensors holding the seeded weights (61M parameters: the random
+        initialisation runs once; each check allocates the model without initialising it and copies them in)."""
         import torch
         import torchvision
 
-        if Transfer._cache is None:
+        if Transfer._weights is None:
             torch.manual_seed(0)
-            reference = torchvision.models.alexnet(weights=None).eval()
-            Transfer._cache = reference, {k: v.clone() for k, v in reference.state_dict().items()}
-        return Transfer._cache
-
-    def verify(self, fn):
-        import torch
-
-        from ..models.alexnet import AlexNet
-
-        reference, before = self._reference()
-        model = call(fn, reference, doing="transfer(reference)")
-        if model is None:
-            raise NotAttempted()
-        changed = any(not torch.equal(v, before[k]) for k, v in reference.state_dict().items())
-        reference.load_state_dict(before)  # the cached reference stays pristine for the next check
-        reference.eval()
-        if changed and model is not reference:
-            raise Incorrect("`transfer` changed the weights of torchvision's model; it should only copy them.")
-        x = torch.randn(2, 3, 64, 64, generator=torch.Generator().manual_seed(1))
-        expect_same_model(model, reference, AlexNet, x, label="The model from `transfer`",
-                          build="alexnet.alexnet() (the torchvision variant, not the paper's)")
-        return "Correct! Same names, same shapes, same outputs: the course's AlexNet is torchvision's."
+            Transfer._weights = {k: v.detach().clone()
+                                 for k, v in torchvision.models.alexnet(weights=None).state_dict().items()}
+        with torch.device("meta"):
+            model = torchvision.models.alexnet(weights=None)
+        model = model.to_empty(device="cpu")
+        model.load_state_dict(Transfer._weights, strict=True)  # copies into the new tensors
+        return model.eval()
 
 
 # ---------------------------------------------------------------------------
@@ -245,5 +295,38 @@ class ActivationGradients(Question):
                 f"a saturated tanh unit passes almost no gradient.")
 
 
-q1, q2, q3, q4, q5 = LayerShapes(), ConvParams(), PaperConfig(), Transfer(), ActivationGradients()
-QUESTIONS = register(NOTEBOOK, q1=q1, q2=q2, q3=q3, q4=q4, q5=q5)
+# ---------------------------------------------------------------------------
+# Q6: predict, then measure: a ReLU unit that is off for every image
+# ---------------------------------------------------------------------------
+DEAD_BIAS = -5.0  # the unit's bias in question 6; its weighted input w.x stays within +-2 for every image
+DEAD_SPREAD = 2.0
+
+
+class DeadUnit(ChoiceQuestion):
+    title = "predict what a gradient step does to a ReLU unit that is off for every image"
+    options = {
+        "a": "nothing: the gradient of its weights and of its bias is exactly zero, so the step leaves them as they are",
+        "b": "a small step: the gradient is tiny but not zero, so the unit recovers slowly",
+        "c": "its bias grows back towards zero, because the loss would fall if the unit took part again",
+        "d": "its weights shrink towards zero while its bias stays",
+    }
+    answer = "a"
+    why = {
+        "b": "that is a saturated tanh unit: tanh' is small but never zero. ReLU's slope is exactly 0 for every "
+             "negative input, and this unit's input is negative for every image, so every image's contribution "
+             "to the gradient is multiplied by 0.",
+        "c": "gradient descent sees only the slope at the unit's present input. The chain rule multiplies whatever "
+             "the loss 'would like' by relu'(w.x + b), which is 0 for every image: no signal reaches b.",
+        "d": "the loss's gradient for w is (upstream gradient) x relu'(w.x + b) x x, which is 0 for every image. "
+             "Only weight decay would shrink w, and plain SGD here has none.",
+    }
+    success = ("Correct! A ReLU whose input is negative for every image passes no gradient: it is dead, and SGD "
+               "cannot revive it for as long as its input stays negative for every image. The next cell measures it.")
+    hints = [
+        "Write the unit's output as relu(z) with z = w.x + b. What is z's range over the images?",
+        "The gradient of the loss with respect to w and b goes through relu'(z). What is relu'(z) for z < 0?",
+    ]
+
+
+q1, q2, q3, q4, q5, q6 = LayerShapes(), ConvParams(), ConvFlops(), Transfer(), ActivationGradients(), DeadUnit()
+QUESTIONS = register(NOTEBOOK, q1=q1, q2=q2, q3=q3, q4=q4, q5=q5, q6=q6)
