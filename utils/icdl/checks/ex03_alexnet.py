@@ -171,7 +171,7 @@ class ConvParams(FunctionQuestion):
     hints = [
         "Each of the out_channels filters has in_channels x k x k weights, plus one bias.",
         "With groups=g, each filter sees only in_channels / g input channels (the paper's GPU split).",
-        "out_channels * (in_channels // groups) * k * k, plus the biases when bias is True.",
+        "A skeleton: weights = out_channels * (___ // ___) * ___; return weights + (___ if bias else 0).",
     ]
 
 
@@ -213,7 +213,8 @@ class ConvFlops(FunctionQuestion):
     hints = [
         "Each output value is one filter applied at one position: (in_channels // groups) x k x k multiply-adds.",
         "There are out_channels x H_out x W_out output values, with H_out = (size + 2p - k) // stride + 1.",
-        "FLOPs = 2 x out_channels x (in_channels // groups) x k x k x H_out x W_out (biases are not counted).",
+        "A skeleton: side = (size + 2 * ___ - ___) // ___ + 1; return 2 * (outputs: ___) * (multiply-adds per "
+        "output: ___). Biases are not counted.",
     ]
     success = "Correct! This is what icdl.inspect.count_flops measures on a real nn.Conv2d."
 
