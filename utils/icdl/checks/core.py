@@ -35,7 +35,6 @@ import operator
 import os
 import re
 import signal
-import sys
 import sysconfig
 import threading
 import traceback

@@ -14,8 +14,7 @@ from __future__ import annotations
 import copy
 
 from .core import Incorrect, Question, call, describe, expect_number, expect_type, register, trace_forward
-from .kinds import ChoiceQuestion, FunctionQuestion, ValueQuestion, _args, _call_text
-from .shared import whole_number
+from .kinds import ChoiceQuestion, ShapeListQuestion, ValueQuestion
 
 NOTEBOOK = "02_lenet"
 
@@ -73,53 +72,12 @@ RULES = {
 }
 
 
-class ShapesFunction(FunctionQuestion):
-    """A function returning the (C, H, W) after each layer: named mistakes, else the first layer that is off."""
-
-    result = "value"
-    layers: tuple = ()
-    rules: dict = {}
-
-    def normalise(self, got, label):
-        n = len(self.layers)
-        if not isinstance(got, (list, tuple)) or len(got) != n:
-            raise Incorrect(f"{label} should return a list of {n} (C, H, W) tuples, one for each of "
-                            f"{', '.join(self.layers)}; it returned {describe(got)}.")
-        shapes = []
-        for layer, shape in zip(self.layers, got):
-            if not isinstance(shape, (list, tuple)) or len(shape) != 3:
-                raise Incorrect(f"{label}: the shape for {layer} should be a (C, H, W) tuple of 3 ints, but it is "
-                                f"{describe(shape)}.")
-            shapes.append(tuple(whole_number(v, f"{label}: a number in the shape for {layer}") for v in shape))
-        return shapes
-
-    def verify(self, fn):
-        for case in self.cases:
-            args, kwargs = _args(case)
-            label = _call_text(self.function, args, kwargs)
-            expected = self.reference(*args, **kwargs)
-            got = self.normalise(call(fn, *copy.deepcopy(args), doing=f"`{label}`", **kwargs), label)
-            if got == expected:
-                continue
-            for message, wrong in self.mistakes:
-                try:
-                    slip = self.normalise(wrong(*args, **kwargs), label)
-                except Exception:  # this mistake cannot even be made on this case
-                    continue
-                if slip != expected and got == slip:
-                    raise Incorrect(f"{label}: it looks like you {message}.")
-            i = next(i for i, (g, w) in enumerate(zip(got, expected)) if g != w)
-            layer, what = self.layers[i], "number of maps" if got[i][0] != expected[i][0] else "height and width"
-            before = f"the {args[0]}x{args[0]} input" if i == 0 else f"{self.layers[i - 1]}'s {expected[i - 1]}"
-            raise Incorrect(f"{label}: the shape after {layer} is {got[i]}, and its {what} is off. Work it out "
-                            f"from {before}: {layer} is {self.rules[layer]}.")
-        return self.success or None
-
-
-class LayerShapes(ShapesFunction):
+class LayerShapes(ShapeListQuestion):
     title = "LeNet-5's output shape after each layer, for an input of any size"
     function = "lenet_shapes"
     layers, rules = LAYERS, RULES
+    input_text = "the {0}x{0} input"
+    channel_word = "number of maps"
     cases = [32, 36, 40, 33, 45, 64]  # simplest first; 33 and 45 need pooling that rounds down
     reference = staticmethod(lenet_shapes)
     mistakes = [

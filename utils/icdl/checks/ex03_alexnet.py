@@ -11,11 +11,8 @@
 
 from __future__ import annotations
 
-import copy
-
 from .core import Incorrect, NotAttempted, Question, call, describe, expect_close, register
-from .kinds import ChoiceQuestion, FunctionQuestion, TorchvisionQuestion, _args, _call_text
-from .shared import whole_number
+from .kinds import ChoiceQuestion, FunctionQuestion, ShapeListQuestion, TorchvisionQuestion
 
 NOTEBOOK = "03_alexnet"
 
@@ -65,56 +62,14 @@ RULES = {
 }
 
 
-class ShapesFunction(FunctionQuestion):
-    """A function returning the (C, H, W) after each layer: named mistakes, else the first layer that is off."""
-
-    result = "value"
-    layers: tuple = ()
-    rules: dict = {}
-
-    def normalise(self, got, label):
-        n = len(self.layers)
-        if not isinstance(got, (list, tuple)) or len(got) != n:
-            raise Incorrect(f"{label} should return a list of {n} (C, H, W) tuples, one for each of "
-                            f"{', '.join(self.layers)}; it returned {describe(got)}.")
-        shapes = []
-        for layer, shape in zip(self.layers, got):
-            if not isinstance(shape, (list, tuple)) or len(shape) != 3:
-                raise Incorrect(f"{label}: the shape for {layer} should be a (C, H, W) tuple of 3 ints, but it is "
-                                f"{describe(shape)}.")
-            shapes.append(tuple(whole_number(v, f"{label}: a number in the shape for {layer}") for v in shape))
-        return shapes
-
-    def verify(self, fn):
-        for case in self.cases:
-            args, kwargs = _args(case)
-            label = _call_text(self.function, args, kwargs)
-            expected = self.reference(*args, **kwargs)
-            got = self.normalise(call(fn, *copy.deepcopy(args), doing=f"`{label}`", **kwargs), label)
-            if got == expected:
-                continue
-            for message, wrong in self.mistakes:
-                try:
-                    slip = self.normalise(wrong(*args, **kwargs), label)
-                except Exception:  # this mistake cannot even be made on this case
-                    continue
-                if slip != expected and got == slip:
-                    raise Incorrect(f"{label}: it looks like you {message}.")
-            i = next(i for i, (g, w) in enumerate(zip(got, expected)) if g != w)
-            layer, what = self.layers[i], "channels" if got[i][0] != expected[i][0] else "height and width"
-            before = f"the 3x{args[0]}x{args[0]} input" if i == 0 else f"{self.layers[i - 1]}'s {expected[i - 1]}"
-            raise Incorrect(f"{label}: the shape after {layer} is {got[i]}, and its {what} are off. Work it out "
-                            f"from {before}: {layer} is {self.rules[layer]}.")
-        return self.success or None
-
-
 # ---------------------------------------------------------------------------
 # Q1: shapes, for any input size
 # ---------------------------------------------------------------------------
-class LayerShapes(ShapesFunction):
+class LayerShapes(ShapeListQuestion):
     title = "torchvision AlexNet's output shape after each conv and pool layer, for any input size"
     function = "alexnet_shapes"
     layers, rules = LAYERS, RULES
+    input_text = "the 3x{0}x{0} input"
     cases = [224, 227, 256, 100, 67]  # 224 hides a halving pool; 227 does not
     reference = staticmethod(alexnet_shapes)
     mistakes = [

@@ -16,7 +16,7 @@ from __future__ import annotations
 import itertools
 import math
 
-from .core import (Incorrect, NotAttempted, Question, call, describe, graded_mode, randomize_bn_stats, register,
+from .core import (Incorrect, Question, call, describe, graded_mode, randomize_bn_stats, register,
                    trace_forward)
 from .kinds import FunctionQuestion
 from .shared import whole_number

@@ -85,6 +85,7 @@ class FunctionQuestion(Question):
     rel, abs_ = 1e-6, 0.0
     atol, rtol = 1e-5, 1e-4
     success = ""
+    show_result = True  # messages quote the learner's result (False for long results)
 
     @staticmethod
     def reference(*args, **kwargs):  # pragma: no cover - every subclass sets its own
@@ -123,18 +124,66 @@ class FunctionQuestion(Question):
             got = self.normalise(call(fn, *copy.deepcopy(args), doing=f"`{label}`", **copy.deepcopy(kwargs)), label)
             if self.same(got, expected):
                 continue
+            returned = f"{label} returned {_short(got)}" if self.show_result else label
             for message, wrong in self.mistakes:
                 try:
                     slip = self.normalise(wrong(*copy.deepcopy(args), **copy.deepcopy(kwargs)), label)
                 except Exception:  # this mistake cannot even be made on this case
                     continue
                 if not self.same(slip, expected) and self.same(got, slip):
-                    raise Incorrect(f"{label} returned {_short(got)}: it looks like you {message}.")
+                    raise Incorrect(f"{returned}: it looks like you {message}.")
+            explanation = self.explain(got, expected, args, kwargs)
+            if explanation:
+                raise Incorrect(f"{returned}: {explanation}")
             if self.result == "tensor":
                 expect_close(got, expected, f"The result of {label}", atol=self.atol, rtol=self.rtol)
             shown = "" if graded_mode() else f"; expected {_short(expected)}"
             raise Incorrect(f"{label} returned {_short(got)}{shown}.")
         return self.success or None
+
+    def explain(self, got, expected, args: tuple, kwargs: dict) -> str | None:
+        """What is wrong with ``got`` when no listed mistake matches (``None``: the generic message)."""
+        return None
+
+
+class ShapeListQuestion(FunctionQuestion):
+    """A function of the input size returning the (C, H, W) after each of ``layers``.
+
+    No listed mistake matches: the message names the first layer that is off, what is
+    off (channels, or height and width), what it should be worked out from, and the
+    layer's rule from ``rules`` (never the expected shape).
+    """
+
+    result = "value"
+    show_result = False
+    layers: tuple = ()
+    rules: dict = {}
+    input_text = "the {0}x{0} input"  # formatted with the case's arguments
+    channel_word = "channels"
+
+    def normalise(self, got, label):
+        n = len(self.layers)
+        if not isinstance(got, (list, tuple)) or len(got) != n:
+            raise Incorrect(f"{label} should return a list of {n} (C, H, W) tuples, one for each of "
+                            f"{', '.join(self.layers)}; it returned {describe(got)}.")
+        shapes = []
+        for layer, shape in zip(self.layers, got):
+            if not isinstance(shape, (list, tuple)) or len(shape) != 3:
+                raise Incorrect(f"{label}: the shape for {layer} should be a (C, H, W) tuple of 3 ints, but it is "
+                                f"{describe(shape)}.")
+            shapes.append(tuple(whole_number(v, f"{label}: a number in the shape for {layer}") for v in shape))
+        return shapes
+
+    def same(self, got, expected) -> bool:
+        return got == expected
+
+    def explain(self, got, expected, args, kwargs):
+        i = next(i for i, (g, w) in enumerate(zip(got, expected)) if g != w)
+        layer = self.layers[i]
+        what = f"its {self.channel_word} are" if got[i][0] != expected[i][0] else "its height and width are"
+        before = self.input_text.format(*args) if i == 0 else f"{self.layers[i - 1]}'s {expected[i - 1]}"
+        return (f"the shape after {layer} is {got[i]}, and {what} off. Work it out from {before}: {layer} is "
+                f"{self.rules[layer]}.")
 
 
 class ValueQuestion(Question):
