@@ -264,3 +264,8 @@ def test_q6_wrong_types_and_lengths():
     assert_wrong(ex.q6, lambda config, c: shortcut_blocks(config, c)[:-1], "the table has 17 blocks")
     assert_wrong(ex.q6, lambda config, c: [not v if i == 5 else v for i, v in enumerate(shortcut_blocks(config, c))],
                  "block 5")
+
+
+def test_every_wrong_option_of_q4_is_explained():
+    # (tests/test_checks_kinds.py lists the exercise modules up to 07; the same rule for this one)
+    assert ex.q4.answer in ex.q4.options and set(ex.q4.why) == set(ex.q4.options) - {ex.q4.answer}
