@@ -137,3 +137,39 @@ def test_no_gpu_advice_when_not_needed_or_not_colab(clean_env, capsys):
     clean_env.setenv("COURSE_BUDGET", "full")  # but the full recipe on a CPU deserves the warning
     env.setup(needs_gpu=True)
     assert env.GPU_ADVICE in capsys.readouterr().err
+
+
+def test_cpu_threads_follow_the_idle_cores(monkeypatch):
+    """On a busy machine fewer threads (oversubscribed threads wait for each other); OMP_NUM_THREADS wins."""
+    from icdl.env import choose_cpu_threads
+
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    assert choose_cpu_threads(cores=2, busy=0.1) == (2, "2 cores")
+    threads, why = choose_cpu_threads(cores=2, busy=1.2)
+    assert threads == 1 and "1.2 of 2 cores busy" in why
+    assert choose_cpu_threads(cores=2, busy=5.0)[0] == 1  # never fewer than one
+    assert choose_cpu_threads(cores=8, busy=2.0)[0] == 6
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")
+    assert choose_cpu_threads(cores=2, busy=1.9) == (3, "OMP_NUM_THREADS")
+
+
+def test_busy_cores_measures_this_machine():
+    from icdl.env import busy_cores
+
+    busy = busy_cores(2, seconds=0.05)
+    assert busy is None or 0.0 <= busy <= 2.0 + 1e-9
+
+
+def test_setup_says_how_many_cpu_threads(capsys, monkeypatch):
+    import torch
+    from icdl import env
+
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    monkeypatch.setenv("COURSE_DEVICE", "cpu")
+    before = torch.get_num_threads()
+    try:
+        env.setup(quiet=False)
+        assert "| 1 CPU thread (OMP_NUM_THREADS)" in capsys.readouterr().out
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)

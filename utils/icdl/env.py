@@ -25,6 +25,7 @@ from __future__ import annotations
 import os
 import random
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -109,6 +110,46 @@ def seed_everything(seed: int = 0, deterministic: bool = False) -> None:
         torch.backends.cudnn.benchmark = False
 
 
+def _cpu_times() -> tuple[float, float] | None:
+    """(idle, total) CPU time of the whole machine so far, from Linux's /proc/stat; None elsewhere."""
+    try:
+        fields = [float(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    except (OSError, ValueError):
+        return None
+    return fields[3] + (fields[4] if len(fields) > 4 else 0.0), sum(fields)
+
+
+def busy_cores(cores: int, seconds: float = 0.3) -> float | None:
+    """How many of ``cores`` other programs keep busy right now (sampled over ``seconds``); None if unknown."""
+    first = _cpu_times()
+    if first is None:
+        return None
+    time.sleep(seconds)
+    second = _cpu_times()
+    idle, total = second[0] - first[0], second[1] - first[1]
+    return cores * (1.0 - idle / total) if total > 0 else None
+
+
+def choose_cpu_threads(cores: int | None = None, busy: float | None = None) -> tuple[int, str]:
+    """Threads for torch on a CPU, and why: ``OMP_NUM_THREADS`` if set, else the cores other work leaves idle.
+
+    Two threads on two cores that other programs are also using wait for each other at every layer:
+    training ran about four times slower than with one thread. So a busy machine gets fewer threads.
+    """
+    forced = os.environ.get("OMP_NUM_THREADS", "").strip()
+    if forced.isdigit() and int(forced) > 0:
+        return int(forced), "OMP_NUM_THREADS"
+    if cores is None:
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    if busy is None:
+        busy = busy_cores(cores)
+    if busy is None:
+        return cores, f"{cores} cores"
+    threads = max(1, min(cores, round(cores - busy)))
+    why = f"{cores} cores" if threads == cores else f"{busy:.1f} of {cores} cores busy with other work"
+    return threads, why
+
+
 GPU_ADVICE = (
     "No GPU found. Training in this notebook will be slow on a CPU.\n"
     "In Colab: Runtime > Change runtime type > Hardware accelerator: GPU (T4), "
@@ -144,10 +185,14 @@ def setup(seed: int = 0, needs_gpu: bool = False, quiet: bool = False) -> Setup:
 
     seed_everything(seed)
     device = get_device()
+    threads_note = ""
     if device.type == "cpu":
         # Tiny float values (denormals), common in deep plain nets and small initial weights, are
         # many times slower on a CPU; flushing them to zero changes no result worth keeping.
         torch.set_flush_denormal(True)
+        threads, why = choose_cpu_threads()
+        torch.set_num_threads(threads)
+        threads_note = f" | {threads} CPU thread{'s' if threads > 1 else ''} ({why})"
     cfg = Setup(
         budget=get_budget(),
         device=device,
@@ -160,7 +205,7 @@ def setup(seed: int = 0, needs_gpu: bool = False, quiet: bool = False) -> Setup:
         where = "Colab" if cfg.colab else ("CI" if cfg.ci else "local")
         print(
             f"budget: {cfg.budget} | device: {device} | seed: {seed} | "
-            f"icdl {__version__} | torch {torch.__version__} | {where}"
+            f"icdl {__version__} | torch {torch.__version__} | {where}{threads_note}"
         )
     if needs_gpu and device.type == "cpu" and (cfg.colab or cfg.budget == "full"):
         bar = "!" * 78
