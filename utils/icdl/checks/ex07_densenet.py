@@ -18,7 +18,7 @@ import re
 
 from .core import Incorrect, Question, call, describe, randomize_bn_stats, register, trace_forward
 from .kinds import FunctionQuestion
-from .shared import whole_number
+from .shared import expect_loads_and_matches, whole_number
 
 NOTEBOOK = "07_densenet"
 
@@ -404,18 +404,8 @@ class RenameOldKeys(Question):
                 raise Incorrect(f"The tensor under `{key}` is not the one the old dict had under `{names[key]}` "
                                 f"({describe(tensor)}, expected the same {describe(before)} with the same values): "
                                 f"rename the keys only, and keep each tensor with its own key.")
-        model = DenseNet(**SMALL)
-        try:
-            model.load_state_dict(new, strict=True)
-        except RuntimeError as exc:
-            raise Incorrect(f"The course's DenseNet does not load your dict with strict=True: "
-                            f"{str(exc).splitlines()[-1][:300]}") from None
         x = torch.randn(2, 3, 32, 32, generator=torch.Generator().manual_seed(1))
-        with torch.no_grad():
-            diff = (model.eval()(x) - tv(x)).abs().max().item()
-        if diff > 1e-5:
-            raise Incorrect(f"Loaded into the course's DenseNet, your dict gives outputs that differ from "
-                            f"torchvision's by up to {diff:.3g}.")
+        expect_loads_and_matches(DenseNet(**SMALL), new, tv, x, "DenseNet")
         return ("Correct! Same tensors under the current names: the course's DenseNet loads them with strict=True "
                 "and computes torchvision's outputs.")
 

@@ -16,6 +16,7 @@ import re
 
 from .core import Incorrect, Question, call, describe, randomize_bn_stats, register
 from .kinds import ChoiceQuestion, FunctionQuestion, ValueQuestion
+from .shared import expect_loads_and_matches
 
 NOTEBOOK = "09_efficientnet"
 
@@ -343,17 +344,8 @@ class RenameTimmKeys(Question):
                 raise Incorrect(f"The tensor under `{ours}` is not the checkpoint's `{names[ours]}`{came}: the keys "
                                 f"are right, but some layers are paired with the wrong tensors. Check which layer "
                                 f"`conv_pw`, `bn1` and `bn2` are in each kind of block.")
-        model = EfficientNet(**SMALL)
-        try:
-            model.load_state_dict(new, strict=True)
-        except RuntimeError as exc:
-            raise Incorrect(f"The course's EfficientNet does not load your dict with strict=True: "
-                            f"{str(exc).splitlines()[-1][:300]}") from None
         x = torch.randn(2, 3, 32, 32, generator=torch.Generator().manual_seed(1))
-        with torch.no_grad():
-            diff = (model.eval()(x) - reference(x)).abs().max().item()
-        if diff > 1e-5:
-            raise Incorrect(f"Loaded into the course's EfficientNet, your dict gives outputs that differ by {diff:.3g}.")
+        expect_loads_and_matches(EfficientNet(**SMALL), new, reference, x, "EfficientNet")
         return ("Correct! Every tensor under its course name; strict=True loads it and the outputs agree. The trap "
                 "was that the same timm name (conv_pw, bn1, bn2) means different layers in different places.")
 

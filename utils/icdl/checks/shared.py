@@ -9,6 +9,8 @@ exercise's module: while a notebook is graded, the other exercises' modules are 
 * :func:`call_copy`: for "copy torchvision's weights into the course's model" questions: a fresh
   reference for every check, snapshotted, and checked unchanged afterwards (the copy's direction,
   and its dtype, device and layers).
+* :func:`expect_loads_and_matches`: a learner's repaired ``state_dict`` must load into the course's
+  model with ``strict=True`` and give the reference's outputs.
 """
 
 from __future__ import annotations
@@ -79,3 +81,21 @@ def call_copy(fn, build, *args, doing: str):
         raise Incorrect(f"{doing} changed torchvision's model ({change}). Your function should only read it: build "
                         f"the course's model and copy torchvision's weights into that one.")
     return model, reference
+
+
+def expect_loads_and_matches(model, state_dict: dict, reference, x, what: str) -> None:
+    """Load the learner's ``state_dict`` into the course's ``model`` (``strict=True``) and compare its eval-mode
+    outputs on ``x`` with ``reference``'s; :class:`Incorrect` says which of the two failed. ``what`` names the
+    model in messages ("DenseNet")."""
+    import torch
+
+    try:
+        model.load_state_dict(state_dict, strict=True)
+    except RuntimeError as exc:
+        raise Incorrect(f"The course's {what} does not load your dict with strict=True: "
+                        f"{str(exc).splitlines()[-1][:300]}") from None
+    with torch.no_grad():
+        diff = (model.eval()(x) - reference(x)).abs().max().item()
+    if not diff <= 1e-5:  # also NaN
+        raise Incorrect(f"Loaded into the course's {what}, your dict gives outputs that differ from the reference's "
+                        f"by up to {diff:.3g}.")
