@@ -147,13 +147,19 @@ def test_choice_question():
     assert "(b) the deeper net trains worse" in q.options_text()
 
 
-def test_every_choice_question_explains_every_wrong_option():
-    from icdl.checks import ex01_cnn_basics, ex02_lenet, ex03_alexnet, ex04_vgg, ex05_googlenet, ex06_resnet, \
-        ex07_densenet
+def exercise_modules():
+    import importlib
+    import pathlib
 
+    import icdl.checks
+
+    folder = pathlib.Path(icdl.checks.__file__).parent
+    return [importlib.import_module(f"icdl.checks.{p.stem}") for p in sorted(folder.glob("ex[0-9][0-9]_*.py"))]
+
+
+def test_every_choice_question_explains_every_wrong_option():
     seen = 0
-    for module in (ex01_cnn_basics, ex02_lenet, ex03_alexnet, ex04_vgg, ex05_googlenet, ex06_resnet,
-                   ex07_densenet):
+    for module in exercise_modules():
         for q in module.QUESTIONS.values():
             if isinstance(q, kinds.ChoiceQuestion):
                 seen += 1
@@ -226,15 +232,8 @@ def test_register_returns_the_table_and_rejects_non_questions():
 
 
 def test_every_exercise_module_has_a_questions_table():
-    import importlib
-    import pathlib
-
-    import icdl.checks
-
-    folder = pathlib.Path(icdl.checks.__file__).parent
-    modules = sorted(p.stem for p in folder.glob("ex[0-9][0-9]_*.py"))
-    assert len(modules) >= 7
-    for name in modules:
-        module = importlib.import_module(f"icdl.checks.{name}")
+    modules = exercise_modules()
+    assert len(modules) >= 11
+    for module in modules:
         table = module.QUESTIONS
-        assert table and all(getattr(module, k) is q and q.name == k for k, q in table.items()), name
+        assert len(table) >= 5 and all(getattr(module, k) is q and q.name == k for k, q in table.items()), module
