@@ -67,3 +67,11 @@ def test_densenet264_ends_like_the_paper():
     rows = dict(d.channels_through(**d.DENSENET_CFGS["densenet264"]))
     model = d.densenet264(num_classes=10)
     assert model.classifier.in_features == rows["denseblock4"] == 2688
+
+
+def test_named_configurations_refuse_contradicting_keywords():
+    with pytest.raises(TypeError, match=r"densenet121\(\) is defined by growth_rate=32"):
+        d.densenet121(growth_rate=12, block_config=(1, 1, 1, 1))
+    assert d.densenet121(num_classes=10, growth_rate=32).classifier.out_features == 10  # the same value is fine
+    small = d.DenseNet(growth_rate=12, block_config=(1, 1, 1, 1))  # other settings: the general constructor
+    assert sum(p.numel() for p in small.parameters()) < 100_000

@@ -30,7 +30,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .base import Classifier
-from .registry import register_model
+from .registry import register_model, reject_overrides
 
 
 # ---------------------------------------------------------------------------
@@ -190,30 +190,37 @@ class DenseNet(Classifier):
 # ---------------------------------------------------------------------------
 # Factories
 # ---------------------------------------------------------------------------
+def _named(name: str, kwargs: dict) -> DenseNet:
+    """The configuration of Table 1 called ``name``; a keyword that contradicts it is refused, so that
+    ``densenet121(growth_rate=12)`` cannot silently build another network under DenseNet-121's name."""
+    reject_overrides(name, kwargs, DENSENET_CFGS[name])
+    return DenseNet(**{**DENSENET_CFGS[name], **kwargs})
+
+
 @register_model(torchvision="densenet121", weights="DenseNet121_Weights.IMAGENET1K_V1", params=7_978_856, macs=2_834_161_664)
 def densenet121(**kwargs) -> DenseNet:
     """DenseNet-121 (k=32, blocks 6-12-24-16): matches ``torchvision.models.densenet121``."""
-    return DenseNet(**{**DENSENET_CFGS["densenet121"], **kwargs})
+    return _named("densenet121", kwargs)
 
 
 @register_model(torchvision="densenet169", weights="DenseNet169_Weights.IMAGENET1K_V1", params=14_149_480, macs=3_359_843_328)
 def densenet169(**kwargs) -> DenseNet:
-    return DenseNet(**{**DENSENET_CFGS["densenet169"], **kwargs})
+    return _named("densenet169", kwargs)
 
 
 @register_model(torchvision="densenet201", weights="DenseNet201_Weights.IMAGENET1K_V1", params=20_013_928, macs=4_291_365_888)
 def densenet201(**kwargs) -> DenseNet:
-    return DenseNet(**{**DENSENET_CFGS["densenet201"], **kwargs})
+    return _named("densenet201", kwargs)
 
 
 def densenet264(**kwargs) -> DenseNet:
     """The largest model of the paper's Table 1 (no torchvision counterpart)."""
-    return DenseNet(**{**DENSENET_CFGS["densenet264"], **kwargs})
+    return _named("densenet264", kwargs)
 
 
 @register_model(torchvision="densenet161", weights="DenseNet161_Weights.IMAGENET1K_V1", params=28_681_000, macs=7_727_907_072)
 def densenet161(**kwargs) -> DenseNet:
-    return DenseNet(**{**DENSENET_CFGS["densenet161"], **kwargs})
+    return _named("densenet161", kwargs)
 
 
 def densenet_bc_cifar(depth: int = 100, growth_rate: int = 12, num_classes: int = 10, **kwargs) -> DenseNet:
