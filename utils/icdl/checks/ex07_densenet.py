@@ -18,7 +18,7 @@ import re
 
 from .core import Incorrect, Question, call, describe, randomize_bn_stats, register, trace_forward
 from .kinds import FunctionQuestion
-from .shared import expect_loads_and_matches, whole_number
+from .shared import expect_loads_and_matches, some_keys, whole_number
 
 NOTEBOOK = "07_densenet"
 
@@ -366,11 +366,6 @@ def _small_torchvision_densenet():
     return model
 
 
-def _some_keys(keys, limit: int = 2) -> str:
-    keys = sorted(keys)
-    return ", ".join(f"`{k}`" for k in keys[:limit]) + (f" and {len(keys) - limit} more" if len(keys) > limit else "")
-
-
 class RenameOldKeys(Question):
     title = "an old DenseNet checkpoint: renaming its keys"
     hints = [
@@ -420,8 +415,8 @@ class RenameOldKeys(Question):
         unexpected = sorted(got - want)
         still_old = sorted(k for k in got if OLD.match(k))
         if changed and unexpected:
-            raise Incorrect(f"You renamed keys that must not change: {_some_keys(changed)} are gone, and the dict "
-                            f"has keys the model does not know, such as {_some_keys(unexpected, 1)}. Only the keys "
+            raise Incorrect(f"You renamed keys that must not change: {some_keys(changed)} are gone, and the dict "
+                            f"has keys the model does not know, such as {some_keys(unexpected, 1)}. Only the keys "
                             f"inside a dense layer (`denselayer<n>.norm.1`, `conv.1`, `norm.2`, `conv.2`) have old "
                             f"names; `features.norm0`, `features.transition1.norm`, ... are already right.")
         if still_old:
@@ -436,9 +431,9 @@ class RenameOldKeys(Question):
         missing = sorted(want - got)
         if missing and not unexpected:
             raise Incorrect(f"Your dict has {len(got)} keys, the old one {len(old)}: you dropped "
-                            f"{_some_keys(missing)}. Every key must be in the result, renamed or as it was.")
-        raise Incorrect(f"Your keys are not the model's: missing {_some_keys(missing) or 'none'}; unexpected "
-                        f"{_some_keys(unexpected) or 'none'}.")
+                            f"{some_keys(missing)}. Every key must be in the result, renamed or as it was.")
+        raise Incorrect(f"Your keys are not the model's: missing {some_keys(missing) or 'none'}; unexpected "
+                        f"{some_keys(unexpected) or 'none'}.")
 
 
 q1 = ConcatLayer()

@@ -16,7 +16,7 @@ import re
 
 from .core import Incorrect, Question, call, describe, randomize_bn_stats, register
 from .kinds import ChoiceQuestion, FunctionQuestion, ValueQuestion
-from .shared import expect_loads_and_matches
+from .shared import expect_loads_and_matches, some_keys
 
 NOTEBOOK = "09_efficientnet"
 
@@ -300,11 +300,6 @@ def _small_reference():
     return model
 
 
-def _some(keys, limit: int = 2) -> str:
-    keys = sorted(keys)
-    return ", ".join(f"`{k}`" for k in keys[:limit]) + (f" and {len(keys) - limit} more" if len(keys) > limit else "")
-
-
 class RenameTimmKeys(Question):
     title = "a checkpoint with other names: timm-style keys onto the course's EfficientNet"
     hints = [
@@ -364,15 +359,15 @@ class RenameTimmKeys(Question):
                             "course's `features.1` (stage numbers + 1).")
         if unexpected and all(k.startswith("features.1.") for k in unexpected):
             raise Incorrect(f"The first stage (MBConv1, no expansion) is mapped like an MBConv6 (unexpected "
-                            f"{_some(unexpected, 1)}): its blocks have three layers, depthwise (block.0), SE "
+                            f"{some_keys(unexpected, 1)}): its blocks have three layers, depthwise (block.0), SE "
                             f"(block.1) and projection (block.2); there `conv_pw` is the projection, `bn1` the "
                             f"depthwise's batch norm and `bn2` the projection's.")
         if len(got) < len(want) and not unexpected:
             raise Incorrect(f"Your dict has {len(got)} keys, the checkpoint {len(want)}: you dropped "
-                            f"{_some(missing)}. Every tensor must be in the result, such as the batch norms' "
+                            f"{some_keys(missing)}. Every tensor must be in the result, such as the batch norms' "
                             f"`running_mean` and `num_batches_tracked`.")
-        raise Incorrect(f"Your keys are not the model's: missing {_some(missing) or 'none'}; unexpected "
-                        f"{_some(unexpected) or 'none'}.")
+        raise Incorrect(f"Your keys are not the model's: missing {some_keys(missing) or 'none'}; unexpected "
+                        f"{some_keys(unexpected) or 'none'}.")
 
 
 # --------------------------------------------------------------------------

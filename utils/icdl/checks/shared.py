@@ -99,3 +99,9 @@ def expect_loads_and_matches(model, state_dict: dict, reference, x, what: str) -
     if not diff <= 1e-5:  # also NaN
         raise Incorrect(f"Loaded into the course's {what}, your dict gives outputs that differ from the reference's "
                         f"by up to {diff:.3g}.")
+
+
+def some_keys(keys, limit: int = 2) -> str:
+    """A few of ``keys`` for a message, in backticks: "`a`, `b` and 3 more"."""
+    keys = sorted(keys)
+    return ", ".join(f"`{k}`" for k in keys[:limit]) + (f" and {len(keys) - limit} more" if len(keys) > limit else "")
