@@ -7,7 +7,7 @@ from checkhelpers import assert_not_attempted
 from checkhelpers import assert_wrong as assert_incorrect
 from icdl.checks import ex03_alexnet as ex
 from icdl.checks.core import Outcome
-from icdl.inspect import count_flops
+from icdl.summary import count_flops
 from icdl.models import alexnet
 
 # --- Q1 ----------------------------------------------------------------------

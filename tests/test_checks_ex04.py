@@ -12,7 +12,7 @@ from checkhelpers import assert_wrong as assert_incorrect
 from icdl.checks import ex04_vgg as ex
 from icdl.checks.core import Outcome
 from icdl.env import repo_root
-from icdl.inspect import count_flops
+from icdl.summary import count_flops
 from icdl.models import vgg
 from torch import nn
 

@@ -6,7 +6,7 @@ import torch
 from checkhelpers import StubModule, assert_not_attempted, assert_wrong, stub
 from icdl.checks import ex08_mobilenet as ex
 from icdl.checks.core import Outcome
-from icdl.inspect import count_flops, count_params
+from icdl.summary import count_flops, count_params
 from icdl.models import mobilenet
 from torch import nn
 

@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from checkhelpers import assert_incorrect, stub
 from icdl.checks import ex09_efficientnet as ex
 from icdl.checks.core import Outcome
-from icdl.inspect import count_flops
+from icdl.summary import count_flops
 from icdl.models import efficientnet
 from torch import nn
 

@@ -7,7 +7,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 from checkhelpers import assert_incorrect, stub
-from icdl import inspect
+from icdl import summary
 from icdl.checks import ex10_convnext_vit as ex
 from icdl.checks.core import Outcome
 from icdl.models import vit
@@ -51,8 +51,8 @@ def test_q1_correct_and_the_reference_is_the_real_blocks():
     for args in ex.q1.cases:
         d, r = args
         block = vit.EncoderBlock(d, num_heads=4, mlp_dim=r * d)
-        assert inspect.count_params(block) == ex.q1.reference(d, r)
-    assert inspect.count_params(vit.vit_b_16().encoder.layers[0]) == 7_087_872  # the success note's number
+        assert summary.count_params(block) == ex.q1.reference(d, r)
+    assert summary.count_params(vit.vit_b_16().encoder.layers[0]) == 7_087_872  # the success note's number
 
 
 @pytest.mark.parametrize("fn, fragments", [

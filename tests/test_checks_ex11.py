@@ -4,7 +4,7 @@ the message that names the mistake, untouched stubs say "not attempted"."""
 import pytest
 import torch
 from checkhelpers import assert_incorrect, stub
-from icdl import inspect
+from icdl import summary
 from icdl.checks import ex11_comparison as ex
 from icdl.checks.core import Outcome
 
@@ -117,8 +117,8 @@ def test_q2_message_does_not_give_the_number():
 # -- q3: equal multiply-adds, different speed ----------------------------------------------
 def test_q3_the_two_networks_have_about_equal_macs_and_params():
     plain, separable = ex.plain_net(), ex.separable_net()
-    macs = [inspect.count_flops(n, (1, 3, 32, 32)) for n in (plain, separable)]
-    params = [inspect.count_params(n) for n in (plain, separable)]
+    macs = [summary.count_flops(n, (1, 3, 32, 32)) for n in (plain, separable)]
+    params = [summary.count_params(n) for n in (plain, separable)]
     assert abs(macs[1] / macs[0] - 1) < 0.05 and abs(params[1] / params[0] - 1) < 0.1
 
 
@@ -138,7 +138,7 @@ OPS = 4.089  # ResNet50_Weights.IMAGENET1K_V1.meta["_ops"]
 
 def counted():
     from icdl.models import resnet
-    return inspect.count_flops(resnet.resnet50(), (1, 3, 224, 224))
+    return summary.count_flops(resnet.resnet50(), (1, 3, 224, 224))
 
 
 def test_q4_correct():

@@ -19,7 +19,7 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
-from icdl.inspect import count_flops
+from icdl.summary import count_flops
 from icdl.models import efficientnet as E
 from icdl.models.layers import SqueezeExcitation
 from torch import nn

@@ -1,13 +1,13 @@
 """The course's MobileNets: what is particular to the family (torchvision equality: test_models_registry.py).
 
-Every cost below is measured with the course's own counter (``icdl.inspect``), on the meta
+Every cost below is measured with the course's own counter (``icdl.summary``), on the meta
 device where only shapes matter, and compared with a formula derived in the test or with a
 number printed in a paper (table cited).
 """
 
 import pytest
 import torch
-from icdl.inspect import count_flops, count_params, layer_table
+from icdl.summary import count_flops, count_params, layer_table
 from icdl.models import mobilenet, registry
 from icdl.models.layers import make_divisible
 from torch import nn

@@ -14,7 +14,7 @@ import pytest
 import torch
 import torchvision
 from icdl.checks.core import randomize_bn_stats
-from icdl.inspect import count_flops, count_params
+from icdl.summary import count_flops, count_params
 from icdl.models import registry
 
 NAMES = registry.list_models()

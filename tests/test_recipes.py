@@ -8,7 +8,7 @@ import pytest
 import torch
 from icdl import data, recipes
 from icdl.env import repo_root
-from icdl.inspect import count_flops
+from icdl.summary import count_flops
 from icdl.models import resnet
 
 

@@ -134,7 +134,7 @@ class ConvParams(FunctionQuestion):
 # Q3: FLOPs of a convolution, with groups
 # ---------------------------------------------------------------------------
 def conv_flop_count(c_in, c_out, k, size, stride=1, padding=0, groups=1) -> int:
-    """FLOPs of a square convolution on a size x size input, as ``icdl.inspect.count_flops`` counts them."""
+    """FLOPs of a square convolution on a size x size input, as ``icdl.summary.count_flops`` counts them."""
     out = conv_out(size, k, stride, padding)
     return 2 * c_out * (c_in // groups) * k * k * out * out
 
@@ -171,7 +171,7 @@ class ConvFlops(FunctionQuestion):
         "A skeleton: side = (size + 2 * ___ - ___) // ___ + 1; return 2 * (outputs: ___) * (multiply-adds per "
         "output: ___). Biases are not counted.",
     ]
-    success = "Correct! This is what icdl.inspect.count_flops measures on a real nn.Conv2d."
+    success = "Correct! This is what icdl.summary.count_flops measures on a real nn.Conv2d."
 
 
 # ---------------------------------------------------------------------------

@@ -96,7 +96,7 @@ def _counted_ratio() -> float:
     import torch
     from torch import nn
 
-    from ..inspect import count_flops
+    from ..summary import count_flops
 
     m, n, k, s = (RATIO_LAYER[key] for key in ("in_channels", "out_channels", "kernel_size", "size"))
     with torch.device("meta"):

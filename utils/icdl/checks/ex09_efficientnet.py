@@ -93,7 +93,7 @@ class MBConvMacs(FunctionQuestion):
     @staticmethod
     def reference(in_channels, out_channels, expand_ratio, kernel, stride, size, se=True):
         """Counted, not computed: the course's MBConv under torch's FLOP counter (2 FLOPs per multiply-add)."""
-        from ..inspect import count_flops
+        from ..summary import count_flops
         from ..models.efficientnet import MBConv
 
         block = MBConv(in_channels, out_channels, kernel, stride, expand_ratio, se=se)

@@ -271,7 +271,7 @@ class EqualMacsSpeed(ChoiceQuestion):
 def _resnet50_counts() -> tuple[float, int]:
     import torchvision
 
-    from ..inspect import count_flops
+    from ..summary import count_flops
     from ..models.resnet import resnet50
 
     meta = torchvision.models.ResNet50_Weights.IMAGENET1K_V1.meta
@@ -282,7 +282,7 @@ class TorchvisionFlops(ValueQuestion):
     title = "torchvision's GFLOPS metadata, as FLOPs, against the course's counter"
     hints = [
         "torchvision's `meta['_ops']` is in billions (G), and it counts each multiply-add once.",
-        "`icdl.inspect.count_flops` counts a multiply-add as two FLOPs (one multiply, one add).",
+        "`icdl.summary.count_flops` counts a multiply-add as two FLOPs (one multiply, one add).",
         "`counter_ratio` is what the course's counter finds for the course's ResNet-50 at 224x224, divided by your "
         "`flops_from_meta`.",
     ]

@@ -1,8 +1,8 @@
-"""icdl.inspect: parameter and FLOP counts against hand-computed values."""
+"""icdl.summary: parameter and FLOP counts against hand-computed values."""
 
 import pytest
 import torch
-from icdl import inspect
+from icdl import summary
 from torch import nn
 
 
@@ -17,23 +17,23 @@ def small_cnn():
 
 
 def test_count_params_by_hand():
-    assert inspect.count_params(nn.Linear(10, 5)) == 55
-    assert inspect.count_params(small_cnn()) == 224 + 1290
+    assert summary.count_params(nn.Linear(10, 5)) == 55
+    assert summary.count_params(small_cnn()) == 224 + 1290
     frozen = small_cnn()
     frozen[0].requires_grad_(False)
-    assert inspect.count_params(frozen, trainable_only=True) == 1290
+    assert summary.count_params(frozen, trainable_only=True) == 1290
 
 
 def test_count_flops_multiply_add_is_two():
     # A linear layer does in*out multiply-adds per example: 2*10*5 FLOPs.
-    assert inspect.count_flops(nn.Linear(10, 5), (1, 10)) == 100
+    assert summary.count_flops(nn.Linear(10, 5), (1, 10)) == 100
     # A conv: 2 * (C_in*k*k) * C_out * H_out * W_out.
-    assert inspect.count_flops(nn.Conv2d(3, 8, 3, padding=1), (1, 3, 8, 8)) == 2 * 27 * 8 * 64
+    assert summary.count_flops(nn.Conv2d(3, 8, 3, padding=1), (1, 3, 8, 8)) == 2 * 27 * 8 * 64
 
 
 def test_layer_table_rows_shapes_and_totals():
     model = small_cnn()
-    table = inspect.layer_table(model, (1, 3, 8, 8))
+    table = summary.layer_table(model, (1, 3, 8, 8))
     assert [r.name for r in table.rows] == ["0", "1", "2", "3", "4"]
     assert [r.output_shape for r in table.rows] == [(1, 8, 8, 8), (1, 8, 8, 8), (1, 8, 4, 4), (1, 128), (1, 10)]
     assert table.rows[0].params == 224 and table.rows[4].params == 1290
@@ -48,12 +48,12 @@ def test_layer_table_rows_shapes_and_totals():
 
 def test_layer_table_depth_descends():
     model = nn.Sequential(nn.Sequential(nn.Conv2d(1, 2, 3), nn.ReLU()), nn.Flatten())
-    assert [r.name for r in inspect.layer_table(model, (1, 1, 5, 5), depth=1).rows] == ["0", "1"]
-    assert [r.name for r in inspect.layer_table(model, (1, 1, 5, 5), depth=2).rows] == ["0.0", "0.1", "1"]
+    assert [r.name for r in summary.layer_table(model, (1, 1, 5, 5), depth=1).rows] == ["0", "1"]
+    assert [r.name for r in summary.layer_table(model, (1, 1, 5, 5), depth=2).rows] == ["0.0", "0.1", "1"]
 
 
 def test_max_abs_diff():
     a = torch.zeros(3)
-    assert inspect.max_abs_diff(a, torch.tensor([0.0, -2.0, 1.0])) == 2.0
+    assert summary.max_abs_diff(a, torch.tensor([0.0, -2.0, 1.0])) == 2.0
     with pytest.raises(ValueError, match="shapes differ"):
-        inspect.max_abs_diff(a, torch.zeros(4))
+        summary.max_abs_diff(a, torch.zeros(4))
