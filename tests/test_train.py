@@ -1,5 +1,6 @@
 """Tests of icdl.train: the loop learns, evaluates and predicts correctly,
-resumes from checkpoints exactly, keeps the best epoch, clips, and fails clearly."""
+resumes from checkpoints exactly, keeps the best epoch, clips, runs its two
+hooks (batch_transform, output_loss), and fails clearly."""
 
 import functools
 import math
@@ -199,7 +200,8 @@ def test_a_run_continued_with_the_same_objects_resumes(tmp_path, capsys):
     assert same_weights(weights(model), weights(straight))
 
 
-def fit_small(checkpoint=None, *, make_model=None, dropout=0.0, loss_fn=None, lr=0.1, scheduler=False, copies=1):
+def fit_small(checkpoint=None, *, make_model=None, dropout=0.0, loss_fn=None, lr=0.1, scheduler=False, copies=1,
+              **hooks):
     """Two epochs of a small run; each keyword changes one part of it."""
     torch.manual_seed(0)
     train_dl, val_dl = loaders(shuffle=False)
@@ -210,7 +212,7 @@ def fit_small(checkpoint=None, *, make_model=None, dropout=0.0, loss_fn=None, lr
     opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9)
     sched = train.warmup_cosine(opt, warmup_steps=4, total_steps=2 * len(train_dl)) if scheduler else None
     history = train.fit(model, train_dl, val_dl, epochs=2, optimizer=opt, loss_fn=loss_fn, scheduler=sched,
-                        checkpoint=checkpoint, keep_best=False, progress=False)
+                        checkpoint=checkpoint, keep_best=False, progress=False, **hooks)
     return model, history
 
 
@@ -231,6 +233,8 @@ ANOTHER_RUN = {  # a change to the run saved by fit_small() -> what the message 
     "model": (dict(make_model=lambda: nn.Linear(4, 2)),
               "model: torch.nn.modules.container.Sequential -> torch.nn.modules.linear.Linear"),
     "data_size": (dict(copies=2), "examples: 256 -> 512"),
+    "batch_transform": (dict(batch_transform=lambda x, y: (2 * x, y)),
+                        "batch_transform: (none) -> test_train.<lambda>()"),
 }
 
 
@@ -490,3 +494,176 @@ def test_loader_yielding_something_else_than_pairs():
 def test_bad_scheduler_step():
     with pytest.raises(ValueError, match="'batch' or 'epoch'"):
         fit_quickly(mlp(), loaders()[0], scheduler_step="step")
+
+
+# --------------------------------------------------------------------------
+# The hooks: batch_transform and output_loss
+# --------------------------------------------------------------------------
+def frozen_fit(model, batches, **hooks):
+    """One epoch with learning rate 0: the weights never change, so the reported loss can be recomputed."""
+    return train.fit(model, batches, epochs=1, optimizer=torch.optim.SGD(model.parameters(), lr=0.0),
+                     keep_best=False, progress=False, **hooks)
+
+
+def fixed_mixup(lam):
+    """A mixup-like transform with a fixed weight: each image mixed with the next one, soft targets (N, K)."""
+    def mixup(x, y):
+        y_soft = F.one_hot(y, 2).float()
+        return lam * x + (1 - lam) * x.roll(1, dims=0), lam * y_soft + (1 - lam) * y_soft.roll(1, dims=0)
+    return mixup
+
+
+def test_batch_transform_is_called_on_every_training_batch():
+    calls = []
+
+    def record(x, y):
+        calls.append(x.shape[0])
+        return x, y
+
+    train_dl, val_dl = loaders(batch_size=32)  # 8 batches per epoch
+    model = mlp()
+    train.fit(model, train_dl, val_dl, epochs=2, optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
+              batch_transform=record, progress=False)
+    assert calls == [32] * 16  # training batches only: the validation batches are not transformed
+
+
+def test_batch_transform_with_soft_targets_trains_on_the_mixed_batch():
+    x, y = blobs(64, seed=2)
+    batches = [(x[i:i + 16], y[i:i + 16]) for i in range(0, 64, 16)]
+    model = mlp()
+    history = frozen_fit(model, batches, batch_transform=fixed_mixup(0.7))
+
+    with torch.no_grad():
+        losses, correct = [], 0
+        for xb, yb in batches:
+            mixed, soft = fixed_mixup(0.7)(xb, yb)
+            logits = model(mixed)
+            # cross-entropy is linear in the targets: the mixed loss is the mix of the two losses
+            mixed_loss = 0.7 * F.cross_entropy(logits, yb) + 0.3 * F.cross_entropy(logits, yb.roll(1))
+            assert F.cross_entropy(logits, soft).item() == pytest.approx(mixed_loss.item(), rel=1e-5)
+            losses.append(mixed_loss.item())
+            correct += (logits.argmax(1) == soft.argmax(1)).sum().item()  # the larger share counts
+    assert history["train_loss"][0] == pytest.approx(sum(losses) / len(losses), rel=1e-5)
+    assert history["train_acc"][0] == correct / 64
+    assert history["train_loss"][0] != pytest.approx(frozen_fit(mlp(), batches)["train_loss"][0], rel=1e-3)
+
+
+def test_one_hot_soft_targets_give_the_hard_label_loss():
+    x, y = blobs(64, seed=3)
+    logits = mlp()(x)
+    one_hot = F.one_hot(y, 2).float()
+    assert F.cross_entropy(logits, one_hot).item() == pytest.approx(F.cross_entropy(logits, y).item(), rel=1e-6)
+    assert torch.equal(train._hard_labels(one_hot), y)
+
+    def to_one_hot(xb, yb):
+        return xb, F.one_hot(yb, 2).float()
+
+    train_dl, val_dl = loaders(shuffle=False)
+    hard_model, soft_model = mlp(), mlp()
+    hard = train.fit(hard_model, train_dl, val_dl, epochs=2, keep_best=False, progress=False,
+                     optimizer=torch.optim.SGD(hard_model.parameters(), lr=0.1))
+    soft = train.fit(soft_model, train_dl, val_dl, epochs=2, keep_best=False, progress=False,
+                     optimizer=torch.optim.SGD(soft_model.parameters(), lr=0.1), batch_transform=to_one_hot)
+    assert soft["train_loss"] == pytest.approx(hard["train_loss"], rel=1e-5)
+    assert soft["train_acc"] == hard["train_acc"] and soft["val_acc"] == hard["val_acc"]
+    assert all(torch.allclose(a, b, atol=1e-6) for a, b in zip(hard_model.parameters(), soft_model.parameters()))
+
+
+def test_soft_targets_of_the_wrong_width_are_explained():
+    batches = [(torch.randn(4, 4), torch.full((4, 3), 1 / 3))]  # 3 shares, but the model has 2 outputs
+    with pytest.raises(ValueError, match=r"soft targets have shape \(4, 3\).*\(4, 2\)"):
+        fit_quickly(mlp(), batches)
+
+
+class TwoHeads(nn.Module):
+    """In training mode (logits, aux_logits), like GoogLeNet; in eval mode the logits only."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.body = nn.Linear(4, 2)
+        self.aux = nn.Linear(4, 2)
+
+    def forward(self, x):
+        logits = self.body(x)
+        return (logits, self.aux(x)) if self.training else logits
+
+
+def main_and_aux(output, y, loss_fn, aux_weight=0.5):
+    logits, aux = output
+    return logits, loss_fn(logits, y) + aux_weight * loss_fn(aux, y)
+
+
+def test_output_loss_handles_a_model_returning_a_tuple():
+    x, y = blobs(64, seed=4)
+    batches = [(x[i:i + 16], y[i:i + 16]) for i in range(0, 64, 16)]
+    model = TwoHeads()
+    with torch.no_grad():  # the auxiliary head disagrees with the main one on every image
+        model.aux.weight.copy_(-model.body.weight)
+        model.aux.bias.copy_(-model.body.bias)
+    history = frozen_fit(model, batches, output_loss=main_and_aux)
+
+    with torch.no_grad():
+        main, aux = model.body(x), model.aux(x)
+    expected_loss = F.cross_entropy(main, y) + 0.5 * F.cross_entropy(aux, y)  # equal batches: mean of batch means
+    assert history["train_loss"][0] == pytest.approx(expected_loss.item(), rel=1e-5)
+    assert history["train_acc"][0] == (main.argmax(1) == y).float().mean().item()  # the main logits' accuracy
+    assert history["train_acc"][0] != (aux.argmax(1) == y).float().mean().item()
+
+
+def test_a_model_returning_a_tuple_without_output_loss_is_explained():
+    with pytest.raises(TypeError, match="returned a tuple.*output_loss"):
+        fit_quickly(TwoHeads(), [(torch.randn(4, 4), torch.zeros(4).long())])
+
+
+def test_googlenet_output_loss_is_the_main_loss_plus_weighted_aux_losses():
+    from icdl.models import googlenet
+
+    torch.manual_seed(0)
+    outputs = googlenet.GoogLeNetOutputs(torch.randn(6, 3), torch.randn(6, 3), torch.randn(6, 3))
+    y = torch.tensor([0, 1, 2, 2, 1, 0])
+    logits, loss = googlenet.aux_output_loss(outputs, y, F.cross_entropy)
+    assert logits is outputs.logits
+    assert torch.equal(loss, googlenet.googlenet_loss(outputs, y, aux_weight=0.3))
+    _, heavier = googlenet.aux_output_loss(outputs, y, F.cross_entropy, aux_weight=1.0)
+    assert heavier.item() == pytest.approx(sum(F.cross_entropy(o, y).item() for o in outputs), rel=1e-6)
+    plain_logits, plain = googlenet.aux_output_loss(outputs.logits, y, F.cross_entropy)  # aux_logits=False
+    assert plain_logits is outputs.logits and torch.equal(plain, F.cross_entropy(outputs.logits, y))
+
+
+def scale_inputs(factor):
+    def transform(x, y):
+        return factor * x, y
+    return transform
+
+
+def doubled_loss(output, y, loss_fn, weight=2.0):
+    return output, weight * loss_fn(output, y)
+
+
+def test_checkpoint_made_with_another_hook_is_not_resumed(tmp_path, capsys):
+    path = tmp_path / "mlp.pt"
+    fit_small(path, batch_transform=scale_inputs(2.0))
+    fit_small(path, batch_transform=scale_inputs(2.0))
+    assert "no training needed" in capsys.readouterr().out  # the same hook: the same run
+
+    _, history = fit_small(path, batch_transform=scale_inputs(3.0))
+    out = capsys.readouterr().out
+    assert "was saved by a different run" in out
+    assert "batch_transform: test_train.scale_inputs.<locals>.transform(factor=2.0) -> " \
+           "test_train.scale_inputs.<locals>.transform(factor=3.0)" in out
+    assert history["epoch"] == [1, 2]
+
+    fit_small(path, batch_transform=scale_inputs(3.0), output_loss=doubled_loss)
+    out = capsys.readouterr().out
+    assert "output_loss: (none) -> test_train.doubled_loss(weight=2.0)" in out
+
+    fit_small(path, batch_transform=scale_inputs(3.0), output_loss=functools.partial(doubled_loss, weight=3.0))
+    out = capsys.readouterr().out
+    assert "output_loss: test_train.doubled_loss(weight=2.0) -> functools.partial(<function doubled_loss>" in out
+    assert "weight=3.0" in out and "0x" not in out
+
+
+def test_hooks_must_be_callable():
+    with pytest.raises(TypeError, match="batch_transform should be a function"):
+        fit_quickly(mlp(), loaders()[0], batch_transform="mixup")

@@ -1,5 +1,5 @@
 """Figures for the course: image grids, learning curves, confusion matrices,
-misclassified examples, convolution filters and feature maps.
+reliability diagrams, misclassified examples, convolution filters and feature maps.
 
 Every function returns a matplotlib ``Figure``. It shows once when the call is
 the last line of a notebook cell (or with ``display(fig)``); save it with
@@ -203,6 +203,33 @@ def plot_confusion_matrix(labels, preds, classes, normalize=True):
     accuracy = float(np.mean(labels == preds)) if len(labels) else float("nan")
     kind = "row-normalised" if normalize else "counts"
     ax.set_title(f"Confusion matrix ({kind}); accuracy {accuracy:.1%}")
+    return _finish(fig)
+
+
+def plot_reliability_diagram(bins, ece=None, title=None):
+    """Accuracy against confidence, one bar per confidence bin, from ``evaluation.calibration_bins``.
+
+    A calibrated model's bars reach the diagonal: of the predictions made with
+    about 80% confidence, about 80% are right. Bars below the diagonal mean
+    over-confidence. The grey bars underneath show how many predictions fall
+    in each bin; ``ece`` (``evaluation.expected_calibration_error``) goes in the title.
+    """
+    edges = np.asarray(bins["edges"], dtype=float)
+    accuracy = np.nan_to_num(np.asarray(bins["accuracy"], dtype=float))
+    count = np.asarray(bins["count"], dtype=float)
+    centres, width = (edges[:-1] + edges[1:]) / 2, np.diff(edges)
+    fig, (ax, ax_count) = plt.subplots(2, 1, figsize=(4.5, 5.2), sharex=True,
+                                       gridspec_kw={"height_ratios": [3, 1]})
+    ax.bar(centres, accuracy, width=width, edgecolor="black", linewidth=0.5, label="accuracy")
+    ax.plot([0, 1], [0, 1], color="gray", linestyle="--", linewidth=1, label="calibrated")
+    ax.set_ylim(0, 1)
+    ax.set_ylabel("accuracy in the bin")
+    ax.legend(fontsize=8, loc="upper left")
+    ax.set_title(title or ("Reliability diagram" + (f"; ECE {ece:.3f}" if ece is not None else "")))
+    ax_count.bar(centres, count / max(count.sum(), 1), width=width, color="gray", edgecolor="black", linewidth=0.5)
+    ax_count.set_xlim(0, 1)
+    ax_count.set_xlabel("confidence (largest softmax probability)")
+    ax_count.set_ylabel("share")
     return _finish(fig)
 
 

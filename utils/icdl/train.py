@@ -13,7 +13,10 @@ with what a real run needs:
   session that disconnects resumes where it stopped (only the same run resumes:
   a checkpoint records the model, loss, optimizer, scheduler and data it was made with);
 * model selection on the validation set: the weights of the best epoch are
-  restored at the end (never choose with the test set).
+  restored at the end (never choose with the test set);
+* two hooks instead of one flag per trick: ``batch_transform`` changes each
+  training batch before the forward pass (mixup, CutMix), ``output_loss`` turns
+  a model's training output into logits and a loss (GoogLeNet's auxiliary heads).
 
 Typical use::
 
@@ -26,6 +29,10 @@ Typical use::
 A loader is any iterable of ``(x, y)`` batches: the course's ``DeviceLoader``
 or a ``torch.utils.data.DataLoader``. ``x`` is ``(N, C, H, W)``, ``y`` is
 ``(N,)`` class indices (or ``(N, K)`` soft targets, e.g. for mixup).
+
+Measuring a trained model beyond loss and accuracy (per-class scores,
+calibration, test-time augmentation, ensembles) is the job of
+:mod:`icdl.evaluation`, which works on the logits of a whole loader.
 """
 
 from __future__ import annotations
@@ -176,8 +183,11 @@ def _num_classes(loader) -> int | None:
 def _check_logits(logits, x: torch.Tensor, y: torch.Tensor, num_classes: int | None) -> None:
     """Fail early, with what was expected and what was got, on a model whose output cannot be scored."""
     if not isinstance(logits, torch.Tensor):
+        hint = (" A model with several outputs (such as GoogLeNet's auxiliary heads in training mode) needs "
+                "fit(..., output_loss=...) to say which output is the logits and how the loss is made."
+                if isinstance(logits, (tuple, list)) else "")
         raise TypeError(f"The model returned a {type(logits).__name__}; expected a tensor of class scores "
-                        f"(logits) of shape (batch, classes).")
+                        f"(logits) of shape (batch, classes).{hint}")
     n = x.shape[0]
     k = num_classes if num_classes is not None else "K"
     if logits.dim() != 2 or logits.shape[0] != n:
@@ -187,6 +197,9 @@ def _check_logits(logits, x: torch.Tensor, y: torch.Tensor, num_classes: int | N
     if num_classes is not None and logits.shape[1] != num_classes:
         raise ValueError(f"The model outputs {logits.shape[1]} scores per image, but the dataset has "
                          f"{num_classes} classes: the last layer needs {num_classes} outputs.")
+    if y.is_floating_point() and y.dim() == 2 and tuple(y.shape) != tuple(logits.shape):
+        raise ValueError(f"The soft targets have shape {tuple(y.shape)}, but the model output has shape "
+                         f"{tuple(logits.shape)}: one probability per class is needed.")
     labels = _hard_labels(y)
     if labels.numel() and int(labels.max()) >= logits.shape[1]:
         raise ValueError(f"A label is {int(labels.max())}, but the model outputs only {logits.shape[1]} scores "
@@ -259,14 +272,23 @@ def predict(model, loader, device=None, *, amp=None):
 # ==========================================================================
 # Training: one epoch
 # ==========================================================================
+def _plain_loss(output, y, loss_fn):
+    """What ``fit`` does without an ``output_loss`` hook: the output is the logits."""
+    return output, loss_fn(output, y)
+
+
 def train_one_epoch(model, loader, optimizer, loss_fn, device, *, scaler=None, amp_dtype=None,
                     scheduler=None, clip_grad_norm=None, ema=None, channels_last=False,
-                    max_steps=None, progress=True, desc="train") -> dict:
+                    max_steps=None, progress=True, desc="train", batch_transform=None,
+                    output_loss=None) -> dict:
     """One pass over ``loader`` (at most ``max_steps`` batches); returns mean ``loss``, ``acc`` and last ``lr``.
 
     ``scheduler`` here is stepped after every batch; ``ema`` (an AveragedModel)
-    is updated after every optimizer step.
+    is updated after every optimizer step. ``batch_transform`` and ``output_loss``
+    are the hooks described in :func:`fit`. The accuracy compares the arg-max of
+    the logits with the labels (the largest share, for soft targets).
     """
+    output_loss = output_loss or _plain_loss
     scaler = scaler or torch.amp.GradScaler("cuda", enabled=False)  # disabled: a plain backward/step
     num_classes = _num_classes(loader)
     batches = itertools.islice(loader, max_steps) if max_steps else loader
@@ -282,12 +304,18 @@ def train_one_epoch(model, loader, optimizer, loss_fn, device, *, scaler=None, a
     hidden = not progress or os.environ.get("TQDM_DISABLE", "").lower() not in ("", "0", "false")
     bar = tqdm(batches, total=total, desc=desc, disable=hidden, leave=False)
     for step, batch in enumerate(bar):
-        x, y = _to_device(*_unpack(batch, "train_loader"), device, channels_last)
+        x, y = _to_device(*_unpack(batch, "train_loader"), device)
+        if batch_transform is not None:
+            x, y = batch_transform(x, y)  # e.g. mixup: mixed images, soft targets (N, K)
+        if channels_last and x.dim() == 4:
+            x = x.contiguous(memory_format=torch.channels_last)
         with _autocast(device, amp_dtype):
-            logits = model(x)
-            if step == 0:
+            output = model(x)
+            if step == 0 and output_loss is _plain_loss:  # a clear message before the loss fails
+                _check_logits(output, x, y, num_classes)
+            logits, loss = output_loss(output, y, loss_fn)
+            if step == 0 and output_loss is not _plain_loss:
                 _check_logits(logits, x, y, num_classes)
-            loss = loss_fn(logits, y)
 
         optimizer.zero_grad(set_to_none=True)
         scaler.scale(loss).backward()  # fp16: scale the loss so small gradients do not underflow
@@ -342,26 +370,47 @@ def _plain(value):
     return _without_addresses(repr(value))
 
 
-def _describe_loss(loss_fn) -> str:
-    """The loss and its settings, e.g. ``CrossEntropyLoss(ignore_index=-100, label_smoothing=0.1, reduction='mean')``.
+def _describe_callable(fn) -> str:
+    """A loss or a hook and its settings, the same in every session, e.g.
+    ``CrossEntropyLoss(ignore_index=-100, label_smoothing=0.1, reduction='mean')`` or
+    ``icdl.models.googlenet.aux_output_loss(aux_weight=0.3)``.
 
     A loss module's repr leaves its settings out, so they are read from its
-    attributes and buffers (class weights); a function's settings are the plain
-    values it closes over (e.g. the ``aux_weight`` of ``googlenet.aux_loss_fn``).
+    attributes and buffers (class weights). A function is named by its module
+    and qualified name; its settings are its keyword defaults and the plain
+    values it closes over (e.g. the ``alpha`` of a ``mixup(alpha)`` factory).
+    A method is named after the object it belongs to. Any other callable is
+    described by its repr (``functools.partial`` shows its arguments), or, if
+    its class has no repr of its own, by its class and plain attributes.
     """
-    if isinstance(loss_fn, nn.Module):
-        name = type(loss_fn).__name__
-        settings = {k: v for k, v in vars(loss_fn).items() if not k.startswith("_") and k != "training"}
-        settings.update(loss_fn.named_buffers())
-    elif isinstance(loss_fn, types.FunctionType):
-        name = f"{loss_fn.__module__}.{loss_fn.__qualname__}"
-        cells = loss_fn.__closure__ or ()
-        settings = dict(zip(loss_fn.__code__.co_freevars, (cell.cell_contents for cell in cells)))
+    if isinstance(fn, nn.Module):
+        name = type(fn).__name__
+        settings = {k: v for k, v in vars(fn).items() if not k.startswith("_") and k != "training"}
+        settings.update(fn.named_buffers())
+    elif isinstance(fn, types.FunctionType):
+        name = f"{fn.__module__}.{fn.__qualname__}"
+        code = fn.__code__
+        positional = code.co_varnames[:code.co_argcount]
+        settings = dict(zip(positional[len(positional) - len(fn.__defaults__ or ()):], fn.__defaults__ or ()))
+        settings.update(fn.__kwdefaults__ or {})
+        for var, cell in zip(code.co_freevars, fn.__closure__ or ()):
+            with contextlib.suppress(ValueError):  # a cell not yet filled has no contents
+                settings[var] = cell.cell_contents
+    elif isinstance(fn, types.MethodType):
+        return f"{_describe_callable(fn.__self__)}.{fn.__func__.__name__}"
+    elif type(fn).__repr__ is object.__repr__:  # a plain object with __call__: its class and settings
+        name = f"{type(fn).__module__}.{type(fn).__qualname__}"
+        settings = {k: v for k, v in vars(fn).items() if not k.startswith("_")} if hasattr(fn, "__dict__") else {}
     else:  # e.g. functools.partial(F.cross_entropy, label_smoothing=0.1), whose repr shows its settings
-        return _without_addresses(repr(loss_fn))
+        return _without_addresses(repr(fn))
     plain_types = (bool, int, float, str, type(None), torch.Tensor)  # not the model a closure may also hold
     shown = ", ".join(f"{k}={_plain(v)!r}" for k, v in sorted(settings.items()) if isinstance(v, plain_types))
     return f"{name}({shown})"
+
+
+def _describe_loss(loss_fn) -> str:
+    """The loss and its settings: see :func:`_describe_callable`."""
+    return _describe_callable(loss_fn)
 
 
 def _hyperparameters(optimizer) -> list[dict]:
@@ -381,17 +430,19 @@ def _hyperparameters(optimizer) -> list[dict]:
 
 
 def _run_fingerprint(model, loss_fn, optimizer, scheduler, scheduler_step, ema_decay, clip_grad_norm, loader,
-                     max_steps_per_epoch) -> dict:
+                     max_steps_per_epoch, batch_transform=None, output_loss=None) -> dict:
     """What makes two runs the same run, part by part: a checkpoint resumes only a run whose parts all match.
 
     Parameter shapes alone miss what has no parameters (the dropout rate, the
     activation, the loss's label smoothing), so the model's repr and the loss's
-    settings are parts too. Not the number of epochs: asking for more epochs
-    continues a finished run.
+    settings are parts too. The hooks of :func:`fit` are parts only when given
+    (described by :func:`_describe_callable`), so a run without hooks matches the
+    checkpoints it wrote before they existed. Not the number of epochs: asking
+    for more epochs continues a finished run.
     """
     dataset = getattr(loader, "dataset", None)
     tensors = itertools.chain(model.named_parameters(), model.named_buffers())
-    return {
+    fingerprint = {
         "model": f"{type(model).__module__}.{type(model).__qualname__}",
         "architecture": _without_addresses(repr(model)),  # e.g. "(2): Dropout(p=0.5, inplace=False)"
         "shapes": {name: list(tensor.shape) for name, tensor in tensors},
@@ -405,6 +456,10 @@ def _run_fingerprint(model, loss_fn, optimizer, scheduler, scheduler_step, ema_d
         "batches_per_epoch": _length(loader),
         "max_steps_per_epoch": max_steps_per_epoch,
     }
+    for name, hook in (("batch_transform", batch_transform), ("output_loss", output_loss)):
+        if hook is not None:
+            fingerprint[name] = _describe_callable(hook)
+    return fingerprint
 
 
 def _flatten(value, name: str = "") -> dict:
@@ -560,7 +615,8 @@ def _epoch_line(row: dict, epochs: int) -> str:
 
 def fit(model, train_loader, val_loader=None, *, epochs, optimizer, loss_fn=None, scheduler=None,
         scheduler_step="batch", device=None, amp=None, channels_last=False, clip_grad_norm=None,
-        ema_decay=None, checkpoint=None, keep_best=True, max_steps_per_epoch=None, progress=True) -> History:
+        ema_decay=None, checkpoint=None, keep_best=True, max_steps_per_epoch=None, progress=True,
+        batch_transform=None, output_loss=None) -> History:
     """Train ``model`` for ``epochs`` epochs; return its :class:`History`.
 
     Each epoch trains on ``train_loader`` (at most ``max_steps_per_epoch`` batches),
@@ -581,8 +637,34 @@ def fit(model, train_loader, val_loader=None, *, epochs, optimizer, loss_fn=None
       validation uses it and the model ends with the averaged weights.
     * ``keep_best`` restores, at the end, the weights of the epoch with the best
       validation accuracy (the test set plays no part in this choice).
+
+    Two hooks change a training step without a new argument for every trick.
+    Both act on training batches only; validation calls ``model(x)`` in eval
+    mode and scores its logits with ``loss_fn``.
+
+    * ``batch_transform(x, y) -> (x, y)`` gets each training batch on the device,
+      before the forward pass. Mixup and CutMix plug in here: they return mixed
+      images and soft targets ``y`` of shape ``(N, K)`` (each row sums to 1).
+      ``nn.CrossEntropyLoss`` accepts soft targets, and the training accuracy
+      counts a prediction as right when it is the class with the largest share.
+    * ``output_loss(output, y, loss_fn) -> (logits, loss)`` turns what the model
+      returns in training mode into the logits ``(N, K)``, used for the training
+      accuracy, and the loss to minimise. Without it, ``output`` is the logits
+      and the loss is ``loss_fn(output, y)``. GoogLeNet in training mode returns
+      ``(logits, aux2, aux1)``; ``output_loss=googlenet.aux_output_loss`` returns
+      its main logits and ``loss_fn`` of the main head plus 0.3 times that of
+      each auxiliary head.
+
+    A hook is recorded in the checkpoint by its qualified name and its plain
+    settings (keyword defaults, closed-over numbers): a checkpoint made with
+    another hook, or none, is not resumed. A hook that keeps changing state of
+    its own (a random generator) should be seeded by the caller; only torch's
+    global generators and the loader's are saved.
     """
     _check_fit_args(model, train_loader, epochs, optimizer, scheduler_step, max_steps_per_epoch)
+    for name, hook in (("batch_transform", batch_transform), ("output_loss", output_loss)):
+        if hook is not None and not callable(hook):
+            raise TypeError(f"{name} should be a function (or None), got a {type(hook).__name__}.")
     device = torch.device(device) if device is not None else _model_device(model)
     model.to(device)
     if channels_last:
@@ -599,7 +681,7 @@ def fit(model, train_loader, val_loader=None, *, epochs, optimizer, loss_fn=None
     if plateau and scheduler_step == "batch":
         raise ValueError("ReduceLROnPlateau needs a validation loss: use scheduler_step='epoch'.")
     fingerprint = _run_fingerprint(model, loss_fn, optimizer, scheduler, scheduler_step, ema_decay, clip_grad_norm,
-                                   train_loader, max_steps_per_epoch)
+                                   train_loader, max_steps_per_epoch, batch_transform, output_loss)
     parts = dict(model=model, optimizer=optimizer, scheduler=scheduler, scaler=scaler, ema=ema, loader=train_loader,
                  fingerprint=fingerprint)
 
@@ -623,7 +705,7 @@ def fit(model, train_loader, val_loader=None, *, epochs, optimizer, loss_fn=None
             model, train_loader, optimizer, loss_fn, device, scaler=scaler, amp_dtype=amp_dtype,
             scheduler=scheduler if scheduler_step == "batch" else None, clip_grad_norm=clip_grad_norm,
             ema=ema, channels_last=channels_last, max_steps=max_steps_per_epoch, progress=progress,
-            desc=f"epoch {epoch}/{epochs}")
+            desc=f"epoch {epoch}/{epochs}", batch_transform=batch_transform, output_loss=output_loss)
         if not math.isfinite(train["loss"]):
             print(f"warning: the training loss is {train['loss']} in epoch {epoch}: lower the learning rate "
                   f"or clip gradients (clip_grad_norm=1.0).")
