@@ -121,7 +121,7 @@ def test_squeeze_excitation_in_b0_not_in_lite0():
     assert nn.ReLU6 in kinds(lite) and nn.SiLU not in kinds(lite)
     # Lite keeps its stem and head when the width grows; EfficientNet does not.
     wide = {"width_mult": 1.2, "depth_mult": 1.4}
-    lite_wide = on_meta(**wide, **{k: v for k, v in E.LITE0.items() if k not in wide})
+    lite_wide = on_meta(**wide, **{k: v for k, v in dict(E.LITE0).items() if k not in wide})
     assert lite_wide.features[0].out_channels == 32 and lite_wide.num_features == 1280
     assert on_meta(**wide).features[0].out_channels == 40
 

@@ -33,11 +33,13 @@ import torch
 from torch import nn
 
 from .base import Classifier
+from .layers import kaiming_init_, linear_init_, make_divisible
 from .registry import register_model
+from .spec import Spec
 
 
 @dataclass(frozen=True)
-class ConvSpec:
+class ConvSpec(Spec):
     """One convolutional layer of AlexNet and what follows its ReLU."""
 
     out_channels: int
@@ -82,8 +84,11 @@ def local_response_norm() -> nn.LocalResponseNorm:
 
 
 def scaled(channels: int, width: float) -> int:
-    """Channels after a width multiplier, kept divisible by 2 for the paper's groups."""
-    return channels if width == 1.0 else max(2, 2 * round(channels * width / 2))
+    """Channels after a width multiplier, rounded by ``make_divisible`` to a multiple of 2.
+
+    Even counts keep the paper's ``groups=2`` layers valid (each half needs whole channels).
+    """
+    return channels if width == 1.0 else make_divisible(channels * width, 2)
 
 
 def make_features(config, in_channels: int = 3, width: float = 1.0, cifar_stem: bool = False) -> nn.Sequential:
@@ -158,12 +163,9 @@ def he_init_(model: nn.Module) -> nn.Module:
     first predictions are close to uniform. Biases start at zero. (The 2012
     paper used N(0, 0.01) weights and biases of 1 in some layers instead.)
     """
-    for m in model.modules():
-        if isinstance(m, (nn.Conv2d, nn.Linear)):
-            nn.init.kaiming_normal_(m.weight, nonlinearity="relu")
-            nn.init.zeros_(m.bias)
+    kaiming_init_(model, mode="fan_in", linear=True)
     last = [m for m in model.modules() if isinstance(m, nn.Linear)][-1]
-    nn.init.normal_(last.weight, std=0.01)
+    linear_init_(last, std=0.01)
     return model
 
 

@@ -24,8 +24,8 @@ samples, that share growing linearly with depth).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import partial
-from typing import NamedTuple
 
 import torch
 from torch import nn
@@ -33,6 +33,7 @@ from torch import nn
 from .base import Classifier
 from .layers import ConvNormActivation, LayerNorm2d, StochasticDepth, trunc_normal_init_
 from .registry import register_model, reject_overrides
+from .spec import Spec
 
 
 class ChannelsLast(nn.Module):
@@ -72,7 +73,8 @@ class ConvNeXtBlock(nn.Module):
         return x + self.stochastic_depth(self.layer_scale * self.block(x))
 
 
-class StageSpec(NamedTuple):
+@dataclass(frozen=True)
+class StageSpec(Spec):
     """One row of the stage table: blocks of ``channels``, then a downsampling layer to ``out_channels``."""
 
     channels: int
@@ -85,12 +87,20 @@ def _stages(widths: tuple[int, ...], depths: tuple[int, ...]) -> tuple[StageSpec
                  for i, (w, d) in enumerate(zip(widths, depths)))
 
 
+@dataclass(frozen=True)
+class ConvNeXtConfig(Spec):
+    """One model of the family: its stage table and the drop rate of stochastic depth it trains with."""
+
+    stages: tuple[StageSpec, ...]
+    stochastic_depth: float  # the paper's (and torchvision's) rate for this size
+
+
 # The paper's Section 3 ("ConvNeXt-T/S/B/L"): channels per stage and blocks per stage.
 CONFIGS = {
-    "convnext_tiny": (_stages((96, 192, 384, 768), (3, 3, 9, 3)), 0.1),
-    "convnext_small": (_stages((96, 192, 384, 768), (3, 3, 27, 3)), 0.4),
-    "convnext_base": (_stages((128, 256, 512, 1024), (3, 3, 27, 3)), 0.5),
-    "convnext_large": (_stages((192, 384, 768, 1536), (3, 3, 27, 3)), 0.5),
+    "convnext_tiny": ConvNeXtConfig(_stages((96, 192, 384, 768), (3, 3, 9, 3)), 0.1),
+    "convnext_small": ConvNeXtConfig(_stages((96, 192, 384, 768), (3, 3, 27, 3)), 0.4),
+    "convnext_base": ConvNeXtConfig(_stages((128, 256, 512, 1024), (3, 3, 27, 3)), 0.5),
+    "convnext_large": ConvNeXtConfig(_stages((192, 384, 768, 1536), (3, 3, 27, 3)), 0.5),
 }
 
 
@@ -105,7 +115,7 @@ class ConvNeXt(Classifier):
 
     head_path = "classifier.2"
 
-    def __init__(self, stages=CONFIGS["convnext_tiny"][0], num_classes: int = 1000, *, in_channels: int = 3,
+    def __init__(self, stages=CONFIGS["convnext_tiny"].stages, num_classes: int = 1000, *, in_channels: int = 3,
                  stochastic_depth: float = 0.0, layer_scale: float = 1e-6, patch_size: int = 4):
         super().__init__()
         norm2d = partial(LayerNorm2d, eps=1e-6)
@@ -138,9 +148,10 @@ class ConvNeXt(Classifier):
 
 
 def _from_config(name: str, kwargs: dict) -> ConvNeXt:
-    stages, drop = CONFIGS[name]
+    config = CONFIGS[name]
+    stages = config.stages
     reject_overrides(name, kwargs, {"stages": stages})
-    kwargs.setdefault("stochastic_depth", drop)  # the paper's drop rate for this size (as torchvision)
+    kwargs.setdefault("stochastic_depth", config.stochastic_depth)  # the paper's rate for this size
     kwargs.pop("stages", None)
     return ConvNeXt(stages, **kwargs)
 

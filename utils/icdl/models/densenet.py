@@ -24,13 +24,16 @@ does for CIFAR, so a 32x32 image enters the first block at 32x32.
 from __future__ import annotations
 
 from collections import OrderedDict
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from .base import Classifier
+from .layers import kaiming_init_, linear_init_
 from .registry import register_model, reject_overrides
+from .spec import Spec
 
 
 # ---------------------------------------------------------------------------
@@ -98,16 +101,24 @@ class Transition(nn.Sequential):
 
 
 # ---------------------------------------------------------------------------
-# The paper's Table 1 (ImageNet models), as data:
-# growth rate k, layers per dense block, channels of the first convolution.
+# The paper's Table 1 (ImageNet models), as data.
 # ---------------------------------------------------------------------------
+@dataclass(frozen=True)
+class DenseNetConfig(Spec):
+    """One column of Table 1. ``DenseNet(**config)`` builds it (a spec unpacks as keywords)."""
+
+    growth_rate: int  # k: the channels each dense layer adds
+    block_config: tuple[int, ...]  # dense layers in each block
+    num_init_features: int  # channels of the first convolution
+
+
 DENSENET_CFGS = {
-    "densenet121": dict(growth_rate=32, block_config=(6, 12, 24, 16), num_init_features=64),
-    "densenet169": dict(growth_rate=32, block_config=(6, 12, 32, 32), num_init_features=64),
-    "densenet201": dict(growth_rate=32, block_config=(6, 12, 48, 32), num_init_features=64),
-    "densenet264": dict(growth_rate=32, block_config=(6, 12, 64, 48), num_init_features=64),
+    "densenet121": DenseNetConfig(growth_rate=32, block_config=(6, 12, 24, 16), num_init_features=64),
+    "densenet169": DenseNetConfig(growth_rate=32, block_config=(6, 12, 32, 32), num_init_features=64),
+    "densenet201": DenseNetConfig(growth_rate=32, block_config=(6, 12, 48, 32), num_init_features=64),
+    "densenet264": DenseNetConfig(growth_rate=32, block_config=(6, 12, 64, 48), num_init_features=64),
     # Not in the paper's Table 1: the k=48 variant of the authors' code, also in torchvision.
-    "densenet161": dict(growth_rate=48, block_config=(6, 12, 36, 24), num_init_features=96),
+    "densenet161": DenseNetConfig(growth_rate=48, block_config=(6, 12, 36, 24), num_init_features=96),
 }
 
 
@@ -170,15 +181,10 @@ class DenseNet(Classifier):
         self._init_weights()
 
     def _init_weights(self) -> None:
-        # He initialisation for convolutions, BN as identity, zero biases.
-        for m in self.modules():
-            if isinstance(m, nn.Conv2d):
-                nn.init.kaiming_normal_(m.weight)
-            elif isinstance(m, nn.BatchNorm2d):
-                nn.init.ones_(m.weight)
-                nn.init.zeros_(m.bias)
-            elif isinstance(m, nn.Linear):
-                nn.init.zeros_(m.bias)
+        # He initialisation (fan_in) for convolutions, BN as identity; the classifier keeps
+        # PyTorch's weights and gets zero biases (torchvision's scheme).
+        kaiming_init_(self, mode="fan_in")
+        linear_init_(self, weights=False)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         return F.relu(self.features(x))  # the last BN is in features; its ReLU comes here
@@ -193,8 +199,9 @@ class DenseNet(Classifier):
 def _named(name: str, kwargs: dict) -> DenseNet:
     """The configuration of Table 1 called ``name``; a keyword that contradicts it is refused, so that
     ``densenet121(growth_rate=12)`` cannot silently build another network under DenseNet-121's name."""
-    reject_overrides(name, kwargs, DENSENET_CFGS[name])
-    return DenseNet(**{**DENSENET_CFGS[name], **kwargs})
+    config = dict(DENSENET_CFGS[name])
+    reject_overrides(name, kwargs, config)
+    return DenseNet(**{**config, **kwargs})
 
 
 @register_model(torchvision="densenet121", weights="DenseNet121_Weights.IMAGENET1K_V1", params=7_978_856, macs=2_834_161_664)

@@ -42,6 +42,7 @@ from torch import nn
 from .base import Classifier
 from .layers import ConvNormActivation, SqueezeExcitation, StochasticDepth, kaiming_init_, linear_init_, make_divisible
 from .registry import register_model, reject_overrides
+from .spec import Spec
 
 # --------------------------------------------------------------------------
 # Compound scaling (Section 3.3, Eq. 3)
@@ -69,7 +70,7 @@ def flops_growth(phi: float) -> float:
 # The paper's Table 1 (EfficientNet-B0), as data
 # --------------------------------------------------------------------------
 @dataclass(frozen=True)
-class StageConfig:
+class StageConfig(Spec):
     """One row of Table 1: a stage of ``num_layers`` MBConv blocks.
 
     Only the first block of a stage has the stage's ``stride`` and changes the
@@ -104,7 +105,7 @@ B0_HEAD_CHANNELS = 1280  # Table 1, stage 9
 
 
 @dataclass(frozen=True)
-class Scaling:
+class Scaling(Spec):
     """One model of the family: its multipliers, input resolution and dropout before the classifier."""
 
     width: float
@@ -363,9 +364,22 @@ def efficientnet_b3(**kwargs) -> EfficientNet:
 # stem and head not scaled. The converted weights were trained in TensorFlow, so the
 # network also takes TF's batch-norm epsilon (1e-3, not PyTorch's 1e-5), TF's momentum
 # 0.99 (PyTorch's momentum=0.01; it only matters in training) and TF's "SAME" padding.
-LITE0 = {"width_mult": 1.0, "depth_mult": 1.0, "se": False, "activation_layer": nn.ReLU6,
-         "norm_layer": partial(nn.BatchNorm2d, eps=1e-3, momentum=0.01), "scale_stem_head": False,
-         "tf_padding": True}
+@dataclass(frozen=True)
+class LiteConfig(Spec):
+    """The keywords of :class:`EfficientNet` that make a Lite model (``EfficientNet(**LITE0)``)."""
+
+    width_mult: float
+    depth_mult: float
+    se: bool
+    activation_layer: Callable[..., nn.Module]
+    norm_layer: Callable[..., nn.Module]
+    scale_stem_head: bool
+    tf_padding: bool
+
+
+LITE0 = LiteConfig(width_mult=1.0, depth_mult=1.0, se=False, activation_layer=nn.ReLU6,
+                   norm_layer=partial(nn.BatchNorm2d, eps=1e-3, momentum=0.01), scale_stem_head=False,
+                   tf_padding=True)
 
 
 @register_model(params=4_652_008, macs=385_187_552)
@@ -375,7 +389,7 @@ def efficientnet_lite0(pretrained: bool = False, **kwargs) -> EfficientNet:
     With ``pretrained=True`` and ``num_classes`` other than 1000, the ImageNet classifier is
     replaced by a fresh one (``reset_classifier``): the features stay pretrained.
     """
-    reject_overrides("efficientnet_lite0", kwargs, LITE0)
+    reject_overrides("efficientnet_lite0", kwargs, dict(LITE0))
     settings = {"dropout": SCALINGS["lite0"].dropout, **LITE0}
     if not pretrained:
         return EfficientNet(**{**settings, **kwargs})

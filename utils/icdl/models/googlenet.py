@@ -30,6 +30,7 @@ so a 32x32 image reaches inception (3a) at 16x16 rather than 4x4.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import NamedTuple
 
 import torch
@@ -37,7 +38,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from .base import Classifier
+from .layers import make_divisible
 from .registry import register_model
+from .spec import Spec
 
 
 # ---------------------------------------------------------------------------
@@ -61,8 +64,12 @@ class ConvBNReLU(nn.Module):
         return F.relu(self.bn(self.conv(x)))
 
 
-class InceptionSpec(NamedTuple):
-    """One row of the paper's Table 1: the output channels of each branch."""
+@dataclass(frozen=True)
+class InceptionSpec(Spec):
+    """One row of the paper's Table 1: the output channels of each branch.
+
+    ``Inception(in_channels, *spec[1:])`` builds the module of a row (``spec[1:]``: every field but the name).
+    """
 
     name: str
     c1: int          # "#1x1": the 1x1 branch
@@ -151,9 +158,14 @@ STEM_CHANNELS = (64, 64, 192)   # conv1 7x7/2, conv2 1x1 ("reduce"), conv3 3x3
 AUX_TAPS = {"inception4a": "aux1", "inception4d": "aux2"}
 
 
+def scaled(channels: int, width: float) -> int:
+    """Channels after a width multiplier: a whole number by ``make_divisible`` (divisor 1), at least 1."""
+    return make_divisible(channels * width, 1)
+
+
 def scale_spec(spec: InceptionSpec, width: float) -> InceptionSpec:
-    """The same row with every channel count multiplied by ``width`` (at least 1)."""
-    return InceptionSpec(spec.name, *(max(1, round(c * width)) for c in spec[1:]))
+    """The same row with every channel count multiplied by ``width`` (see :func:`scaled`)."""
+    return InceptionSpec(spec.name, *(scaled(c, width) for c in spec[1:]))
 
 
 class GoogLeNetOutputs(NamedTuple):
@@ -191,7 +203,7 @@ class GoogLeNet(Classifier):
         self.aux_logits = aux_logits
         self.transform_input = transform_input
         self.order: list[str] = []  # the forward pass, as a list of attribute names
-        c1, c2, c3 = (max(1, round(c * width)) for c in STEM_CHANNELS)
+        c1, c2, c3 = (scaled(c, width) for c in STEM_CHANNELS)
         bn = batch_norm
 
         # Stem: 224 -> 56 on ImageNet; 32 -> 32 with the CIFAR stem.
@@ -215,8 +227,8 @@ class GoogLeNet(Classifier):
             self._add(spec.name, Inception(channels, *spec[1:], five_kernel=five_kernel, batch_norm=bn))
             channels = spec.out_channels
             if spec.name in AUX_TAPS:
-                aux = AuxClassifier(channels, num_classes, bn, max(1, round(128 * width)),
-                                    max(1, round(1024 * width))) if aux_logits else None
+                aux = AuxClassifier(channels, num_classes, bn, scaled(128, width),
+                                    scaled(1024, width)) if aux_logits else None
                 setattr(self, AUX_TAPS[spec.name], aux)
 
         self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
@@ -271,11 +283,30 @@ def googlenet_loss(outputs, targets: torch.Tensor, aux_weight: float = 0.3) -> t
     return F.cross_entropy(outputs, targets)
 
 
+def aux_output_loss(outputs, targets: torch.Tensor, loss_fn=F.cross_entropy, aux_weight: float = 0.3):
+    """The ``output_loss`` hook of ``train.fit`` for GoogLeNet: ``(logits, loss)``.
+
+    In training mode the network returns ``(logits, aux_logits2, aux_logits1)``
+    (a ``GoogLeNetOutputs``, or torchvision's tuple in the same order); the loss
+    is ``loss_fn`` of the main head plus ``aux_weight`` times that of each
+    auxiliary head, and the main logits ``(N, K)`` come back for the accuracy.
+    Plain logits (a network built with ``aux_logits=False``) give
+    ``(outputs, loss_fn(outputs, targets))``. Use it as
+    ``train.fit(model, ..., output_loss=googlenet.aux_output_loss)``.
+    """
+    if isinstance(outputs, tuple):
+        logits, aux2, aux1 = outputs
+        aux = loss_fn(aux1, targets) + loss_fn(aux2, targets)
+        return logits, loss_fn(logits, targets) + aux_weight * aux
+    return outputs, loss_fn(outputs, targets)
+
+
 class MainLogits(nn.Module):
     """Wraps a GoogLeNet so that it always returns the main logits, (N, 3, H, W) -> (N, K),
     but keeps the auxiliary outputs of the last training step in ``self.aux``.
 
-    Useful with a training loop that expects a tensor of logits: pair it with
+    ``train.fit`` needs no wrapper (pass ``output_loss=aux_output_loss``); this one
+    is for a training loop that accepts only a tensor of logits: pair it with
     :func:`aux_loss_fn`, which adds the auxiliary losses.
     """
 

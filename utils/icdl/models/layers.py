@@ -1,7 +1,8 @@
 """Building blocks shared by the model families (after torchvision's ``ops/misc.py``).
 
 * :func:`make_divisible`: the one rounding rule for channel counts after a width
-  multiplier (MobileNet's, which every family uses).
+  multiplier (MobileNet's, which every family that scales widths uses, each with its
+  own divisor: 8 for the mobile families, 2 for AlexNet's two-GPU groups, 1 elsewhere).
 * :class:`ConvNormActivation`: convolution, normalisation, activation, as an
   ``nn.Sequential`` whose indices (``0`` conv, ``1`` norm, ``2`` activation)
   match torchvision's ``Conv2dNormActivation``, so weights load by name.
@@ -10,8 +11,10 @@
 * :class:`StochasticDepth`: drops a residual branch for a whole sample during
   training (Huang et al., 2016), "DropPath".
 * :class:`LayerNorm2d`: LayerNorm over the channels of an ``(N, C, H, W)`` tensor.
-* :func:`kaiming_init_`, :func:`linear_init_`, :func:`trunc_normal_init_`: the
-  initialisation helpers the families use.
+* :func:`kaiming_init_`, :func:`linear_init_`, :func:`trunc_normal_init_`,
+  :func:`xavier_init_`: the initialisation schemes, one helper each; a family that
+  re-initialises its layers calls these (LeNet-5, AlexNet and GoogLeNet keep PyTorch's
+  default initialisation).
 """
 
 from __future__ import annotations
@@ -127,10 +130,17 @@ class LayerNorm2d(nn.LayerNorm):
 _NORMS = (nn.BatchNorm2d, nn.GroupNorm, nn.LayerNorm)
 
 
-def kaiming_init_(model: nn.Module, mode: str = "fan_out", nonlinearity: str = "relu") -> nn.Module:
-    """He initialisation for every convolution (biases 0); norm layers start as the identity (1, 0)."""
+def kaiming_init_(model: nn.Module, mode: str = "fan_out", nonlinearity: str = "relu",
+                  linear: bool = False) -> nn.Module:
+    """He initialisation for every convolution (biases 0); norm layers start as the identity (1, 0).
+
+    Weights are drawn from N(0, 2 / fan), ``fan`` being the inputs (``mode="fan_in"``) or
+    the outputs (``"fan_out"``) of one unit, so that a signal keeps its scale through ReLUs
+    (He et al., 2015). ``linear=True`` treats the linear layers the same way.
+    """
+    layer_types = (nn.Conv2d, nn.Linear) if linear else (nn.Conv2d,)
     for m in model.modules():
-        if isinstance(m, nn.Conv2d):
+        if isinstance(m, layer_types):
             nn.init.kaiming_normal_(m.weight, mode=mode, nonlinearity=nonlinearity)
             if m.bias is not None:
                 nn.init.zeros_(m.bias)
@@ -140,14 +150,17 @@ def kaiming_init_(model: nn.Module, mode: str = "fan_out", nonlinearity: str = "
     return model
 
 
-def linear_init_(model: nn.Module, std: float | None = 0.01) -> nn.Module:
-    """Every linear layer: weights N(0, std²) (``std=None``: uniform in ±1/sqrt(out_features)), biases 0."""
+def linear_init_(model: nn.Module, std: float | None = 0.01, weights: bool = True) -> nn.Module:
+    """Every linear layer: weights N(0, std²) (``std=None``: uniform in ±1/sqrt(out_features)), biases 0.
+
+    ``weights=False`` only zeroes the biases and leaves the weights as PyTorch drew them (DenseNet).
+    """
     for m in model.modules():
         if isinstance(m, nn.Linear):
-            if std is None:
+            if weights and std is None:
                 bound = 1.0 / math.sqrt(m.out_features)
                 nn.init.uniform_(m.weight, -bound, bound)
-            else:
+            elif weights:
                 nn.init.normal_(m.weight, 0.0, std)
             if m.bias is not None:
                 nn.init.zeros_(m.bias)
@@ -161,4 +174,21 @@ def trunc_normal_init_(model: nn.Module, std: float = 0.02) -> nn.Module:
             nn.init.trunc_normal_(m.weight, std=std)
             if m.bias is not None:
                 nn.init.zeros_(m.bias)
+    return model
+
+
+def xavier_init_(model: nn.Module, bias_std: float = 0.0) -> nn.Module:
+    """Every linear layer: Glorot (Xavier) uniform weights, biases N(0, bias_std²) (``0``: zeros).
+
+    Glorot and Bengio (2010) keep the variance of the signal forward and of the gradient
+    backward alike: weights uniform in ±sqrt(6 / (fan_in + fan_out)). The ViT's MLP blocks.
+    """
+    for m in model.modules():
+        if isinstance(m, nn.Linear):
+            nn.init.xavier_uniform_(m.weight)
+            if m.bias is not None:
+                if bias_std:
+                    nn.init.normal_(m.bias, std=bias_std)
+                else:
+                    nn.init.zeros_(m.bias)
     return model

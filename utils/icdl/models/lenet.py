@@ -45,6 +45,7 @@ from torch import nn
 
 from .base import Classifier
 from .registry import register_model
+from .spec import Spec
 from torch.nn import functional as F
 
 # Table I of the paper: the S2 maps (0-5) that each of the 16 C3 maps reads.
@@ -59,7 +60,7 @@ C3_TABLE: tuple[tuple[int, ...], ...] = (
 
 
 @dataclass(frozen=True)
-class Variant:
+class Variant(Spec):
     """What differs between the two LeNet-5 variants."""
 
     activation: str  # "scaled_tanh" or "relu"
@@ -72,8 +73,17 @@ VARIANTS = {
     "modern": Variant(activation="relu", pooling="max", c3_table=False),
 }
 
-# Layer widths from Section II.B: (C1 maps, C3 maps, C5 maps, F6 units); kernels 5x5, pooling 2x2.
-WIDTHS = (6, 16, 120, 84)
+@dataclass(frozen=True)
+class Widths(Spec):
+    """The layer widths of Section II.B (both variants); kernels are 5x5, pooling 2x2."""
+
+    c1: int  # feature maps of C1
+    c3: int  # feature maps of C3
+    c5: int  # feature maps of C5
+    f6: int  # units of F6
+
+
+WIDTHS = Widths(c1=6, c3=16, c5=120, f6=84)
 
 
 # ---------------------------------------------------------------------------

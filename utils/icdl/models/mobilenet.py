@@ -31,8 +31,8 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Callable
+from dataclasses import dataclass
 from functools import partial
-from typing import NamedTuple
 
 import torch
 from torch import nn
@@ -46,6 +46,7 @@ from .layers import (
     make_divisible,
 )
 from .registry import register_model, reject_overrides
+from .spec import Spec
 
 
 def _init_like_torchvision(model: nn.Module) -> nn.Module:
@@ -96,18 +97,26 @@ def separable_cost(in_channels: int, out_channels: int, kernel_size: int = 3) ->
     return 1.0 / out_channels + 1.0 / kernel_size ** 2
 
 
+@dataclass(frozen=True)
+class SeparableSpec(Spec):
+    """One depthwise separable layer of the v1 paper's Table 1."""
+
+    out_channels: int
+    stride: int  # of the depthwise convolution
+
+
 # Table 1 of the v1 paper, as data: (output channels, stride) of each depthwise separable layer,
 # after the stem (a full 3x3 convolution, 32 channels, stride 2). At 224x224 the map goes
 # 112 -> 56 -> 28 -> 14 -> 7.
 V1_STEM = 32
 V1_CONFIG = (
-    (64, 1),
-    (128, 2), (128, 1),
-    (256, 2), (256, 1),
-    (512, 2), (512, 1), (512, 1), (512, 1), (512, 1), (512, 1),  # the table's "5x" block follows the first
+    SeparableSpec(64, 1),
+    SeparableSpec(128, 2), SeparableSpec(128, 1),
+    SeparableSpec(256, 2), SeparableSpec(256, 1),
+    SeparableSpec(512, 2), *[SeparableSpec(512, 1)] * 5,  # the table's "5x" block follows the first
     # The table prints "s2" for this last layer, but it lists 7x7 as the input of both this layer
     # and the next, and a 7x7 average pool follows: the stride is 1.
-    (1024, 2), (1024, 1),
+    SeparableSpec(1024, 2), SeparableSpec(1024, 1),
 )
 
 
@@ -196,19 +205,29 @@ class InvertedResidual(nn.Module):
         return x + out if self.use_residual else out
 
 
+@dataclass(frozen=True)
+class BottleneckSpec(Spec):
+    """One row of the v2 paper's Table 2: ``n`` inverted residual blocks; it unpacks as ``t, c, n, s``."""
+
+    t: int  # expansion factor
+    c: int  # output channels
+    n: int  # number of blocks
+    s: int  # stride of the first block (the others have stride 1)
+
+
 # Table 2 of the v2 paper, as data: each row is a sequence of n identical blocks with expansion
 # factor t and c output channels; the first block of the row has stride s, the others stride 1.
 V2_STEM = 32  # conv2d 3x3, stride 2
 V2_LAST = 1280  # conv2d 1x1 after the last block
 V2_CONFIG = (
-    # t,   c,  n, s          input at 224x224
-    (1, 16, 1, 1),   # 112² x 32
-    (6, 24, 2, 2),   # 112² x 16
-    (6, 32, 3, 2),   # 56² x 24
-    (6, 64, 4, 2),   # 28² x 32
-    (6, 96, 3, 1),   # 14² x 64
-    (6, 160, 3, 2),  # 14² x 96
-    (6, 320, 1, 1),  # 7² x 160
+    #              t,   c, n, s      input at 224x224
+    BottleneckSpec(1,  16, 1, 1),  # 112² x 32
+    BottleneckSpec(6,  24, 2, 2),  # 112² x 16
+    BottleneckSpec(6,  32, 3, 2),  # 56² x 24
+    BottleneckSpec(6,  64, 4, 2),  # 28² x 32
+    BottleneckSpec(6,  96, 3, 1),  # 14² x 64
+    BottleneckSpec(6, 160, 3, 2),  # 14² x 96
+    BottleneckSpec(6, 320, 1, 1),  # 7² x 160
 )
 
 
@@ -261,7 +280,8 @@ class MobileNetV2(Classifier):
 # ==========================================================================
 # MobileNet v3: the searched network, with squeeze-and-excitation and hard-swish
 # ==========================================================================
-class Bneck(NamedTuple):
+@dataclass(frozen=True)
+class Bneck(Spec):
     """One row of the v3 paper's Tables 1 and 2: a "bneck" block."""
 
     kernel: int  # depthwise kernel, 3 or 5

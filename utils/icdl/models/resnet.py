@@ -33,11 +33,15 @@ Options the course uses:
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 from torch import nn
 
 from .base import Classifier
+from .layers import kaiming_init_
 from .registry import register_model
+from .spec import Spec
 
 
 # --------------------------------------------------------------------------
@@ -46,12 +50,22 @@ from .registry import register_model
 # STAGE_WIDTHS[i] * block.expansion channels at its output.
 # --------------------------------------------------------------------------
 STAGE_WIDTHS = (64, 128, 256, 512)  # conv2_x, conv3_x, conv4_x, conv5_x
+
+
+@dataclass(frozen=True)
+class ResNetConfig(Spec):
+    """One column of Table 1: the block type and the number of blocks in each stage."""
+
+    block: str  # "basic" (two 3x3 convolutions) or "bottleneck" (1x1, 3x3, 1x1)
+    layers: tuple[int, ...]  # blocks in conv2_x, conv3_x, conv4_x, conv5_x
+
+
 CONFIGS = {
-    "resnet18": ("basic", (2, 2, 2, 2)),
-    "resnet34": ("basic", (3, 4, 6, 3)),
-    "resnet50": ("bottleneck", (3, 4, 6, 3)),
-    "resnet101": ("bottleneck", (3, 4, 23, 3)),
-    "resnet152": ("bottleneck", (3, 8, 36, 3)),
+    "resnet18": ResNetConfig("basic", (2, 2, 2, 2)),
+    "resnet34": ResNetConfig("basic", (3, 4, 6, 3)),
+    "resnet50": ResNetConfig("bottleneck", (3, 4, 6, 3)),
+    "resnet101": ResNetConfig("bottleneck", (3, 4, 23, 3)),
+    "resnet152": ResNetConfig("bottleneck", (3, 8, 36, 3)),
 }
 
 
@@ -232,12 +246,7 @@ class ResNet(Classifier):
     def _init_weights(self, zero_init_residual: bool) -> None:
         # He initialisation (fan_out) for convolutions, as in the paper's reference [13];
         # BatchNorm starts as the identity map.
-        for m in self.modules():
-            if isinstance(m, nn.Conv2d):
-                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-            elif isinstance(m, nn.BatchNorm2d):
-                nn.init.ones_(m.weight)
-                nn.init.zeros_(m.bias)
+        kaiming_init_(self, mode="fan_out")
         if zero_init_residual:
             # gamma = 0 in the last BN makes F(x) = 0: each block starts as the identity.
             for m in self.modules():
@@ -259,8 +268,8 @@ class ResNet(Classifier):
 
 
 def _from_config(name: str, **kwargs) -> ResNet:
-    block, layers = CONFIGS[name]
-    return ResNet(block, layers, **kwargs)
+    config = CONFIGS[name]
+    return ResNet(config.block, config.layers, **kwargs)
 
 
 @register_model(torchvision="resnet18", weights="ResNet18_Weights.IMAGENET1K_V1", params=11_689_512, macs=1_814_073_344)

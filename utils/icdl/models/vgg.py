@@ -33,9 +33,12 @@ import torch
 from torch import nn
 
 from .base import Classifier
+from .layers import kaiming_init_, linear_init_, make_divisible
 from .registry import register_model
 
 # Table 1 of the paper, by column. The comment is the number of weight layers.
+# Unlike the other families' tables (rows of :class:`~icdl.models.spec.Spec`), this one stays
+# a plain list, as in torchvision: the column is read one layer at a time and has no fields.
 CONFIGS: dict[str, list[int | str]] = {
     "A": [64, "M", 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M"],  # VGG11
     "B": [64, 64, "M", 128, 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M"],  # VGG13
@@ -57,6 +60,11 @@ def conv3x3_block(in_channels: int, out_channels: int, batch_norm: bool = False)
     return layers
 
 
+def scaled(channels: int, width: float) -> int:
+    """Channels after a width multiplier: a whole number by ``make_divisible`` (divisor 1), at least 1."""
+    return make_divisible(channels * width, 1)
+
+
 def make_layers(config, batch_norm: bool = False, in_channels: int = 3, width: float = 1.0) -> nn.Sequential:
     """The feature extractor from a configuration list such as ``CONFIGS["D"]``.
 
@@ -68,7 +76,7 @@ def make_layers(config, batch_norm: bool = False, in_channels: int = 3, width: f
         if item == "M":
             layers.append(nn.MaxPool2d(kernel_size=2, stride=2))
         else:
-            out_channels = max(1, round(item * width))
+            out_channels = scaled(item, width)
             layers += conv3x3_block(in_channels, out_channels, batch_norm)
             in_channels = out_channels  # the next layer reads what this one wrote
     return nn.Sequential(*layers)
@@ -76,7 +84,7 @@ def make_layers(config, batch_norm: bool = False, in_channels: int = 3, width: f
 
 def last_channels(config, width: float = 1.0) -> int:
     """Channels of the last convolution in ``config``."""
-    return max(1, round([c for c in config if c != "M"][-1] * width))
+    return scaled([c for c in config if c != "M"][-1], width)
 
 
 class VGG(Classifier):
@@ -113,16 +121,8 @@ class VGG(Classifier):
         (The paper trained A first and used it to initialise the deeper nets;
         it notes afterwards that Glorot-style random init works too.)
         """
-        for m in self.modules():
-            if isinstance(m, nn.Conv2d):
-                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-                nn.init.zeros_(m.bias)
-            elif isinstance(m, nn.BatchNorm2d):
-                nn.init.ones_(m.weight)
-                nn.init.zeros_(m.bias)
-            elif isinstance(m, nn.Linear):
-                nn.init.normal_(m.weight, 0.0, 0.01)  # small random weights (the paper: zero mean, variance 1e-2)
-                nn.init.zeros_(m.bias)
+        kaiming_init_(self, mode="fan_out")  # convolutions; batch norms start as the identity
+        linear_init_(self, std=0.01)  # small random weights, torchvision's std 0.01 (the paper: variance 1e-2)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         return self.features(x)  # (N, 512, h, w)

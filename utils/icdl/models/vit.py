@@ -28,13 +28,16 @@ from __future__ import annotations
 
 import math
 from collections import OrderedDict
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from .base import Classifier
+from .layers import trunc_normal_init_, xavier_init_
 from .registry import register_model, reject_overrides
+from .spec import Spec
 
 
 class SelfAttention(nn.Module):
@@ -76,10 +79,7 @@ class MLPBlock(nn.Sequential):
     def __init__(self, dim: int, mlp_dim: int, dropout: float = 0.0):
         super().__init__(nn.Linear(dim, mlp_dim), nn.GELU(), nn.Dropout(dropout), nn.Linear(mlp_dim, dim),
                          nn.Dropout(dropout))
-        for m in self:
-            if isinstance(m, nn.Linear):
-                nn.init.xavier_uniform_(m.weight)
-                nn.init.normal_(m.bias, std=1e-6)
+        xavier_init_(self, bias_std=1e-6)
 
 
 class EncoderBlock(nn.Module):
@@ -140,8 +140,7 @@ class VisionTransformer(Classifier):
         self.heads = nn.Sequential(OrderedDict([("head", nn.Linear(hidden_dim, num_classes))]))
         self.num_features = hidden_dim
         fan_in = in_channels * patch_size * patch_size
-        nn.init.trunc_normal_(self.conv_proj.weight, std=math.sqrt(1 / fan_in))
-        nn.init.zeros_(self.conv_proj.bias)
+        trunc_normal_init_(self.conv_proj, std=math.sqrt(1 / fan_in))
         # The classifier starts at zero, as torchvision's (the paper zero-initialises the head when fine-tuning).
         nn.init.zeros_(self.heads.head.weight)
         nn.init.zeros_(self.heads.head.bias)
@@ -163,17 +162,29 @@ class VisionTransformer(Classifier):
         return self.heads(tokens[:, 0])
 
 
+@dataclass(frozen=True)
+class ViTConfig(Spec):
+    """One row of the paper's Table 1 (plus the patch size, which the paper puts in the name)."""
+
+    patch_size: int
+    num_layers: int
+    num_heads: int
+    hidden_dim: int  # D, the width of every token
+    mlp_dim: int  # the hidden width of each MLP block
+
+
 # The paper's Table 1 (ViT-Base; the patch size is in the name), and a small one for CPU runs.
 CONFIGS = {
-    "vit_b_16": dict(patch_size=16, num_layers=12, num_heads=12, hidden_dim=768, mlp_dim=3072),
-    "vit_b_32": dict(patch_size=32, num_layers=12, num_heads=12, hidden_dim=768, mlp_dim=3072),
-    "vit_tiny": dict(patch_size=4, num_layers=6, num_heads=4, hidden_dim=128, mlp_dim=256),
+    "vit_b_16": ViTConfig(patch_size=16, num_layers=12, num_heads=12, hidden_dim=768, mlp_dim=3072),
+    "vit_b_32": ViTConfig(patch_size=32, num_layers=12, num_heads=12, hidden_dim=768, mlp_dim=3072),
+    "vit_tiny": ViTConfig(patch_size=4, num_layers=6, num_heads=4, hidden_dim=128, mlp_dim=256),
 }
 
 
 def _from_config(name: str, kwargs: dict) -> VisionTransformer:
-    reject_overrides(name, kwargs, CONFIGS[name])
-    return VisionTransformer(**{**CONFIGS[name], **kwargs})
+    config = dict(CONFIGS[name])
+    reject_overrides(name, kwargs, config)
+    return VisionTransformer(**{**config, **kwargs})
 
 
 @register_model(torchvision="vit_b_16", weights="ViT_B_16_Weights.IMAGENET1K_V1", fixed_input=True,
