@@ -89,14 +89,14 @@ def test_cifar_stem_output_shape_and_resolution():
     assert sizes == {"3a": 16, "5b": 4}
 
 
-def test_main_logits_wrapper_adds_aux_loss():
-    model = g.MainLogits(g.googlenet(num_classes=3, cifar_stem=True, width=0.125)).train()
-    loss_fn = g.aux_loss_fn(model)
+def test_aux_output_loss_adds_aux_terms_in_training_only():
+    model = g.googlenet(num_classes=3, cifar_stem=True, width=0.125).train()
     x, y = torch.randn(4, 3, 32, 32), torch.tensor([0, 1, 2, 0])
-    logits = model(x)
+    logits, loss = g.aux_output_loss(model(x), y)
     assert logits.shape == (4, 3)
-    assert loss_fn(logits, y) > torch.nn.functional.cross_entropy(logits, y)  # aux terms are positive
+    assert loss > torch.nn.functional.cross_entropy(logits, y)  # aux terms are positive
     model.eval()
     with torch.no_grad():
-        logits = model(x)
-    torch.testing.assert_close(loss_fn(logits, y), torch.nn.functional.cross_entropy(logits, y))
+        logits, loss = g.aux_output_loss(model(x), y)
+    torch.testing.assert_close(loss, torch.nn.functional.cross_entropy(logits, y))
+

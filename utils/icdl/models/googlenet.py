@@ -301,40 +301,6 @@ def aux_output_loss(outputs, targets: torch.Tensor, loss_fn=F.cross_entropy, aux
     return outputs, loss_fn(outputs, targets)
 
 
-class MainLogits(nn.Module):
-    """Wraps a GoogLeNet so that it always returns the main logits, (N, 3, H, W) -> (N, K),
-    but keeps the auxiliary outputs of the last training step in ``self.aux``.
-
-    ``train.fit`` needs no wrapper (pass ``output_loss=aux_output_loss``); this one
-    is for a training loop that accepts only a tensor of logits: pair it with
-    :func:`aux_loss_fn`, which adds the auxiliary losses.
-    """
-
-    def __init__(self, model: GoogLeNet):
-        super().__init__()
-        self.model = model
-        self.aux: GoogLeNetOutputs | None = None
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = self.model(x)
-        if isinstance(out, GoogLeNetOutputs):
-            self.aux = out
-            return out.logits
-        self.aux = None
-        return out
-
-
-def aux_loss_fn(wrapper: MainLogits, aux_weight: float = 0.3):
-    """A ``loss_fn(logits, targets)`` that also adds 0.3 x the auxiliary heads' losses of ``wrapper``."""
-
-    def loss_fn(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-        if wrapper.aux is not None and wrapper.aux.logits is logits:
-            return googlenet_loss(wrapper.aux, targets, aux_weight)
-        return F.cross_entropy(logits, targets)
-
-    return loss_fn
-
-
 # ---------------------------------------------------------------------------
 # Factories
 # ---------------------------------------------------------------------------
