@@ -4,7 +4,7 @@ The reference recipe (``REFERENCE``; chapter 06 runs it, scaled to its budget,
 and the training-craft page ``craft/reference_recipe.md`` walks through it):
 
 * data: RandomCrop(32, padding=4) and horizontal flip, plus ColorJitter,
-  RandAugment and RandomErasing in the per-image (PIL) pipeline;
+  RandAugment and RandomErasing in the per-image pipeline;
 * optimiser: AdamW (Loshchilov & Hutter, arXiv:1711.05101), lr 1e-3,
   weight decay 0.05;
 * schedule: 5 epochs of linear warm-up, then cosine decay (arXiv:1608.03983)
@@ -17,14 +17,17 @@ and the training-craft page ``craft/reference_recipe.md`` walks through it):
 Two input pipelines, chosen with ``pipeline=``:
 
 * ``"fast"`` (default): the whole dataset lives on the device as one uint8
-  tensor (:class:`icdl.data.DeviceLoader`) and :class:`icdl.data.BatchAugment`
-  crops (padding 4) and flips a whole batch at once on the device. It
-  reproduces the crop and the flip and leaves the rest out: RandAugment has
-  no batched version here, and BatchAugment's approximations of ColorJitter
-  (brightness, contrast) and RandomErasing stay off in this recipe.
-* ``"pil"``: the reference recipe's per-image torchvision pipeline
-  (:func:`icdl.data.pil_train_transforms` through :func:`icdl.data.torch_loader`),
-  with every augmentation above, but limited by the CPU (Colab has two cores).
+  tensor (:class:`icdl.data.DeviceLoader`) and :class:`icdl.augment.BatchAugment`
+  crops (padding 4) and flips a whole batch at once on the device. The recipe
+  uses only the crop and the flip there: ``BatchAugment`` also has batched
+  colour jitter, RandAugment-style operations and random erasing
+  (``BatchAugment.reference()`` switches them all on), but they stay off so
+  that the chapters' results keep the augmentation they were measured with.
+* ``"pil"``: the reference recipe's per-image pipeline, every augmentation
+  above applied to one image at a time (:func:`icdl.augment.reference_transforms`,
+  torchvision's ``transforms.v2`` on uint8 tensors, through
+  :func:`icdl.data.torch_loader`), limited by the CPU (Colab has two cores).
+  The name is historical: the images are no longer converted to PIL.
 """
 
 from __future__ import annotations
@@ -36,7 +39,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from . import data, train
+from . import augment, data, train
 
 
 @dataclass(frozen=True)
@@ -74,12 +77,12 @@ def make_train_loader(train_ds: data.ImageSet, recipe: Recipe, device, pipeline:
     """The training loader of the chosen pipeline ("fast" on the device, or "pil" per image)."""
     if pipeline == "fast":
         return data.DeviceLoader(train_ds, recipe.batch_size, shuffle=True, device=device,
-                                 augment=data.BatchAugment(crop_padding=4, flip=True),
+                                 augment=augment.BatchAugment(crop_padding=4, flip=True),
                                  drop_last=True, seed=seed, resize=resize)
     if pipeline == "pil":
         if resize:
             raise ValueError("the per-image pipeline works at the images' own size; use resize=None")
-        transform = data.pil_train_transforms(train_ds.mean, train_ds.std, size=train_ds.images.shape[-1])
+        transform = augment.reference_transforms(train_ds.mean, train_ds.std, size=train_ds.images.shape[-1])
         return data.torch_loader(train_ds, transform, recipe.batch_size, shuffle=True, num_workers=num_workers)
     raise ValueError(f"pipeline must be 'fast' or 'pil', got {pipeline!r}")
 

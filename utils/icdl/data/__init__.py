@@ -6,15 +6,21 @@ mean/std of its training set, and ``source``, what the images really are.
 
 The package has one module per job; the arrows are the only imports among them:
 
-* :mod:`~icdl.data.images`: the ImageSet and operations on image tensors;
+* :mod:`~icdl.data.images`: the ImageSet and operations on image tensors
+  (``gather_crops`` comes from :mod:`icdl.augment`);
 * :mod:`~icdl.data.standins` -> images: offline stand-ins made of real images
   shipped in packages (scikit-learn digits, scikit-image photo crops);
 * :mod:`~icdl.data.downloads`: local copies of the real datasets, and safe
   downloads;
 * :mod:`~icdl.data.catalogue` -> images, standins, downloads: the datasets,
   what substitutes for what, and ``load``/``split``/``take``;
-* :mod:`~icdl.data.loaders` -> images: ``DeviceLoader``, ``BatchAugment`` and the
-  classic per-image pipeline.
+* :mod:`~icdl.data.loaders` -> images: ``DeviceLoader`` and the classic
+  per-image pipeline.
+
+The augmentations are a module of their own, :mod:`icdl.augment`, which uses
+nothing from this package; ``BatchAugment``, ``pil_train_transforms`` and
+``pil_eval_transforms`` are also reachable from here, under the names the
+chapters use.
 """
 
 from .catalogue import LOCAL, REAL, SOURCES, SUBSTITUTES, load, split, take

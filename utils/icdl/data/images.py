@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 import torch
 
+from ..augment import gather_crops  # noqa: F401  (re-exported: the crop primitive lives with the augmentations)
+
 
 @dataclass
 class ImageSet:
@@ -63,26 +65,6 @@ def channel_stats(images: torch.Tensor, chunk: int = 10_000) -> tuple[tuple, tup
     mean = total / count
     std = (total_sq / count - mean * mean).clamp_min(0).sqrt()
     return tuple(round(v, 4) for v in mean.tolist()), tuple(round(v, 4) for v in std.tolist())
-
-
-def gather_crops(images: torch.Tensor, top: torch.Tensor, left: torch.Tensor, height: int, width: int,
-                 flip: torch.Tensor | None = None) -> torch.Tensor:
-    """One ``height x width`` window per image, all at once: ``(B, C, H, W)`` -> ``(B, C, height, width)``.
-
-    ``top``/``left`` (B,) are the windows' corners. ``flip`` (B,) bool mirrors a
-    window left-right by reading its columns backwards. Advanced indexing
-    gathers every window in one operation: no Python loop over images.
-    """
-    b, c = images.shape[:2]
-    dev = images.device
-    rows = top.to(dev).view(b, 1) + torch.arange(height, device=dev)          # (B, height)
-    cols = torch.arange(width, device=dev).expand(b, width)                   # (B, width)
-    if flip is not None:
-        cols = torch.where(flip.to(dev).view(b, 1), cols.flip(1), cols)
-    cols = left.to(dev).view(b, 1) + cols
-    batch = torch.arange(b, device=dev).view(b, 1, 1, 1)
-    chans = torch.arange(c, device=dev).view(1, c, 1, 1)
-    return images[batch, chans, rows.view(b, 1, height, 1), cols.view(b, 1, 1, width)]
 
 
 def near_duplicate_share(test_images: torch.Tensor, train_images: torch.Tensor, threshold: float = 0.99,
