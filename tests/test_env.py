@@ -173,3 +173,60 @@ def test_setup_says_how_many_cpu_threads(capsys, monkeypatch):
         assert torch.get_num_threads() == 1
     finally:
         torch.set_num_threads(before)
+
+
+# The set-up cell's report (env.setup_report), called by the first cell of every notebook.
+
+
+def test_setup_report_prints_the_versions_and_the_device(clean_env, capsys):
+    import platform
+
+    import torchvision
+
+    clean_env.setattr(env, "get_device", lambda prefer=None: torch.device("cpu"))
+    env.setup_report(icdl.__version__)
+    out, err = capsys.readouterr()
+    assert out.strip() == (f"Python {platform.python_version()} | torch {torch.__version__} | "
+                           f"torchvision {torchvision.__version__} | icdl {icdl.__version__} | device: cpu")
+    assert err == ""  # same version, not in Colab: nothing to warn about
+
+
+def test_cpu_advice_in_colab_says_how_to_switch_and_what_each_budget_costs(clean_env, capsys):
+    fake_colab_on_cpu(clean_env)
+    env.setup_report(icdl.__version__)
+    err = capsys.readouterr().err
+    assert env.cpu_runtime_advice("quick") in err
+    assert "Runtime > Change runtime type > Hardware accelerator: GPU" in err
+    assert "runs its `quick` budget" in err and "runs its `full` budget" in err
+    clean_env.setenv("COURSE_BUDGET", "full")  # forced full on a CPU: say that it will be very slow
+    env.setup_report(icdl.__version__)
+    err = capsys.readouterr().err
+    assert "set to its `full` budget (COURSE_BUDGET=full)" in err and "very slow" in err
+
+
+def test_no_cpu_advice_on_a_colab_gpu_or_off_colab(clean_env, capsys):
+    clean_env.setitem(sys.modules, "google.colab", types.ModuleType("google.colab"))
+    clean_env.setattr(env, "get_device", lambda prefer=None: torch.device("cuda"))
+    clean_env.setattr(torch.cuda, "get_device_name", lambda index=0: "Tesla T4")
+    env.setup_report(icdl.__version__)
+    out, err = capsys.readouterr()
+    assert out.rstrip().endswith("device: cuda (Tesla T4)") and err == ""
+    clean_env.delitem(sys.modules, "google.colab")
+    clean_env.setattr(env, "get_device", lambda prefer=None: torch.device("cpu"))
+    env.setup_report(icdl.__version__)  # a laptop CPU: the quick budget is what it is for
+    assert capsys.readouterr().err == ""
+
+
+def test_version_mismatch_says_which_versions_and_how_to_update(clean_env, capsys):
+    assert env.version_mismatch_message("0.1.0", "0.1.0") == ""
+    local = env.version_mismatch_message("0.2.0", "0.1.0", colab=False)
+    assert "written for the course package icdl 0.2.0, but icdl 0.1.0 is the one loaded here" in local
+    assert "`git pull`" in local and "restart the kernel" in local
+    colab = env.version_mismatch_message("0.2.0", "0.1.0", colab=True)
+    assert "Runtime > Disconnect and delete runtime" in colab and "git pull" not in colab
+
+    clean_env.setattr(env, "get_device", lambda prefer=None: torch.device("cpu"))
+    env.setup_report("0.0.1")  # a notebook written for another version than the package loaded
+    err = capsys.readouterr().err
+    assert f"written for the course package icdl 0.0.1, but icdl {icdl.__version__} is the one loaded" in err
+    assert "`git pull`" in err

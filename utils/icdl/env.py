@@ -9,6 +9,11 @@ Every notebook starts with ``cfg = env.setup()`` which
 * chooses the **budget** (``smoke``, ``quick`` or ``full``) and
 * prints one line saying all of that, so outputs are never ambiguous.
 
+Before that, the set-up cell (the first cell of every notebook) calls
+``setup_report(COURSE_VERSION)``: the versions of Python, torch, torchvision and
+``icdl`` and the device; in Colab without a GPU, what that costs and how to switch;
+and a clear message when the notebook was written for another version of ``icdl``.
+
 Budgets (override with the environment variable ``COURSE_BUDGET``):
 
 ========  =========================================  ================================
@@ -155,6 +160,69 @@ GPU_ADVICE = (
     "In Colab: Runtime > Change runtime type > Hardware accelerator: GPU (T4), "
     "then Runtime > Restart session and run all cells again."
 )
+
+
+def cpu_runtime_advice(budget: str) -> str:
+    """What a learner on a Colab runtime without a GPU should know: what each choice costs, and how to switch."""
+    if budget == "full":
+        here = ("No GPU on this runtime, yet this notebook is set to its `full` budget (COURSE_BUDGET=full): "
+                "the real recipe is meant for a GPU and will be very slow on this CPU.")
+    else:
+        here = (f"No GPU on this runtime, so this notebook runs its `{budget}` budget: data and training cut down "
+                "to finish in minutes on a CPU, with lower accuracy than the text discusses.")
+    return (
+        here + "\n"
+        "With a GPU it runs its `full` budget: the real recipe, and the results the text discusses.\n"
+        "To switch: Runtime > Change runtime type > Hardware accelerator: GPU (T4) > Save, "
+        "then run the notebook again from the top."
+    )
+
+
+def version_mismatch_message(wanted: str, installed: str, colab: bool | None = None) -> str:
+    """Empty when the notebook and the course package agree; else what differs and how to update."""
+    if wanted == installed:
+        return ""
+    colab = in_colab() if colab is None else colab
+    if colab:
+        update = ("To update: Runtime > Disconnect and delete runtime, then run this notebook again from the top "
+                  "(the first cell fetches a fresh copy of the course).")
+    else:
+        update = ("To update: run `git pull` in your copy of the course repository (or clone it again), "
+                  "then restart the kernel and run this notebook again from the top.")
+    return (f"This notebook was written for the course package icdl {wanted}, "
+            f"but icdl {installed} is the one loaded here: some cells may fail or print other results.\n"
+            + update)
+
+
+def setup_report(course_version: str | None = None) -> None:
+    """The set-up cell's report: versions and device; in Colab on a CPU, how to get a GPU; a version mismatch.
+
+    ``course_version`` is the version of ``icdl`` the notebook was written for.
+    """
+    import platform
+
+    import torch
+
+    from . import __version__
+
+    try:
+        import torchvision
+
+        vision = torchvision.__version__
+    except ImportError:
+        vision = "not installed"
+    device = get_device()
+    name = f" ({torch.cuda.get_device_name(0)})" if device.type == "cuda" else ""
+    print(f"Python {platform.python_version()} | torch {torch.__version__} | torchvision {vision} | "
+          f"icdl {__version__} | device: {device}{name}")
+    warnings = []
+    if course_version:
+        warnings.append(version_mismatch_message(course_version, __version__))
+    if in_colab() and device.type == "cpu":
+        warnings.append(cpu_runtime_advice(get_budget()))
+    for text in filter(None, warnings):
+        bar = "!" * 78
+        print(f"{bar}\n{text}\n{bar}", file=sys.stderr)
 
 
 @dataclass(frozen=True)
