@@ -14,7 +14,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from icdl.book import SMOKE_COMMAND, find_timed_out_cell, timeout_message
+from icdl.book import SMOKE_COMMAND, find_timed_out_cell, tidy_page_context, timeout_message
 from icdl.env import repo_root
 from icdl.notebooks import colab_url, repo_url, sync_notebook
 
@@ -50,7 +50,10 @@ def build(book: Path, *args: str) -> subprocess.CompletedProcess:
 
 
 def test_page_hides_the_setup_code_shows_its_report_and_links_to_colab(tmp_path):
-    book = tiny_book(tmp_path, [nbformat.v4.new_code_cell("print('the lesson starts here')")])
+    figure = ("import matplotlib.pyplot as plt\n\nfig, ax = plt.subplots(figsize=(2, 2))\nax.plot([0, 1])\n"
+              "plt.close(fig)\nfig")
+    book = tiny_book(tmp_path, [nbformat.v4.new_code_cell("print('the lesson starts here')"),
+                                nbformat.v4.new_code_cell(figure)])
     # The control: the same notebook whose set-up cell lost its tag shows the set-up code.
     control = nbformat.read(book / "chapters" / "01_demo.ipynb", as_version=4)
     control.cells[1].metadata.pop("tags")
@@ -64,9 +67,34 @@ def test_page_hides_the_setup_code_shows_its_report_and_links_to_colab(tmp_path)
     assert "REPO_URL" not in html and "setup_report" not in html  # the set-up code is not on the page
     assert re.search(r"Python \d+\.\d+\.\d+ \| torch \S+ \| torchvision \S+ \| icdl \S+ \| device: cpu", html)
     assert "the lesson starts here" in html and "print(" in html  # other cells keep their code
+    # A figure is an image on the page even when the build runs with MPLBACKEND=Agg (conftest.py sets it).
+    assert os.environ.get("MPLBACKEND") == "Agg"
+    assert re.search(r'<img [^>]*src="\.\./_images/[^"]+\.png"', html), "the figure is not on the page"
+    assert "&lt;Figure size" not in html
     colab = colab_url(repo_url(ROOT), "chapters/01_demo.ipynb")
     assert re.search(rf'<a href="{re.escape(colab)}"[^>]*title="Launch on Colab"', html), "no launch button"
     assert re.search(rf'<a [^>]*href="{re.escape(colab)}"><img alt="Open In Colab"', html), "no badge"
+    # Scripts that would throw in the browser: a constant declared twice, and an empty colour mode.
+    assert html.count("const THEBE_JS_URL") == 1, "sphinx-thebe's inline script is on the page more than once"
+    assert 'localStorage.getItem("mode") || "auto"' in html, "the page starts with an empty colour mode"
+
+
+def test_page_context_keeps_each_script_once_and_sets_a_colour_mode():
+    from sphinx.builders.html import _JavaScript
+
+    thebe = _JavaScript(None, priority=500, body='const THEBE_JS_URL = "x"')
+    other = _JavaScript(None, priority=500, body="const OTHER = 1")
+    context = {"script_files": [_JavaScript("a.js", priority=500), thebe, other, _JavaScript("a.js", priority=500),
+                                _JavaScript("", priority=500, body='const THEBE_JS_URL = "x"'),
+                                _JavaScript("a.js", priority=500, **{"async": "async"})]}
+    tidy_page_context(None, "page", "page.html", context, None)
+    assert [(s.filename, s.attributes.get("body"), s.attributes.get("async")) for s in context["script_files"]] == [
+        ("a.js", None, None), (None, 'const THEBE_JS_URL = "x"', None), (None, "const OTHER = 1", None),
+        ("a.js", None, "async")]
+    assert context["default_mode"] == "auto"
+    chosen = {"script_files": [], "default_mode": "dark"}
+    tidy_page_context(None, "page", "page.html", chosen, None)
+    assert chosen["default_mode"] == "dark"  # a mode the book chose is kept
 
 
 def test_a_cell_past_the_time_limit_is_named_with_the_smoke_command(tmp_path):

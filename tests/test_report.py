@@ -1,6 +1,7 @@
 """Tests of icdl.report (glue, seed summaries) and icdl.baselines."""
 
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -81,3 +82,71 @@ def test_logistic_regression_and_context(capsys):
     assert "logistic regression on raw pixels" in capsys.readouterr().out
     with pytest.raises(ValueError, match="method"):
         baselines.context(train, test, "svm")
+
+
+# ----------------------------------------------------------------------------
+# The result card that ends a training notebook
+# ----------------------------------------------------------------------------
+def _card_inputs(standin=False):
+    import torch
+    from torch import nn
+
+    from icdl.data import ImageSet
+    from icdl.env import Setup
+
+    cfg = Setup(budget="quick", device=torch.device("cpu"), seed=0, root=Path("."), colab=False, ci=False,
+                started=0.0)
+    model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.Flatten(), nn.Linear(4 * 30 * 30, 10))
+    data = ImageSet(torch.zeros(12, 3, 32, 32, dtype=torch.uint8), torch.zeros(12, dtype=torch.int64),
+                    list("abcdefghij"), "cifar10", standin, (0.5,) * 3, (0.25,) * 3,
+                    "Fashion-MNIST (real images, padded to 32x32)" if standin else "CIFAR-10")
+    return cfg, model, data
+
+
+def test_result_card_reports_the_run_as_measured(capsys):
+    from icdl.report import result_card
+    from icdl.summary import count_flops
+
+    cfg, model, data = _card_inputs(standin=True)
+    rows = result_card(cfg, model, data, val_acc=0.8734, test_acc=0.861, input_size=(1, 3, 32, 32), seconds=125)
+    printed = capsys.readouterr().out
+    assert rows["budget"] == "quick" and rows["device"] == "cpu"
+    assert rows["data"] == "Fashion-MNIST (real images, padded to 32x32) (standing in for cifar10); 12 training images"
+    assert rows["wall time"] == "2 min 05 s"
+    assert (rows["validation accuracy"], rows["test accuracy"]) == ("87.3%", "86.1%")
+    assert rows["parameters"] == f"{sum(p.numel() for p in model.parameters()):,}"
+    assert rows["FLOPs"] == f"{count_flops(model, (1, 3, 32, 32)) / 1e6:,.1f} M per 32x32 image"
+    for value in rows.values():
+        assert value in printed
+    assert model.training  # counting FLOPs in eval mode leaves the model as it was
+
+
+def test_result_card_wall_time_runs_from_setup_and_missing_results_are_said(capsys):
+    import time
+
+    from icdl.report import result_card
+
+    cfg, model, data = _card_inputs()
+    cfg = type(cfg)(**{**cfg.__dict__, "started": time.perf_counter() - 3725})
+    rows = result_card(cfg, model, data, test_acc=0.5)
+    assert rows["wall time"] == "1 h 02 min"
+    assert rows["data"] == "CIFAR-10; 12 training images"
+    assert rows["validation accuracy"] == "not measured" and "FLOPs" not in rows
+
+
+def test_result_card_summarises_one_accuracy_per_seed(capsys):
+    from icdl.report import result_card, seed_summary
+
+    cfg, model, data = _card_inputs()
+    rows = result_card(cfg, model, data, test_acc={0: 0.80, 1: 0.84, 2: 0.82}, val_acc=[0.81, 0.83])
+    assert rows["test accuracy"] == "82.0% ± 2.0 (3 seeds: 80.0 to 84.0%)"
+    assert rows["validation accuracy"] == seed_summary([0.81, 0.83]).text(".1f", 100, "%")
+
+
+@pytest.mark.parametrize("bad", [87.3, -0.1, "0.9", [0.8, 80.0], True])
+def test_result_card_rejects_an_accuracy_that_is_not_a_fraction(bad):
+    from icdl.report import result_card
+
+    cfg, model, data = _card_inputs()
+    with pytest.raises(ValueError, match="fraction between 0 and 1"):
+        result_card(cfg, model, data, test_acc=bad)

@@ -15,12 +15,22 @@ It does two things:
   message that says which notebook and which cell ran too long, in which budget,
   and how to build the book quickly in the smoke budget instead; it is printed
   where the failure happens and again at the very end of the output.
+* **Every page loads without errors in the browser.** Two defects of the theme stack
+  are repaired on each page (:func:`tidy_page_context`): sphinx-thebe adds its inline
+  ``const THEBE_JS_URL = ...`` script twice, and the second copy throws a
+  ``SyntaxError``; and pydata-sphinx-theme reads the colour mode from a template
+  variable that nothing sets, so the page starts with "invalid theme mode".
+* **Figures are drawn.** A notebook kernel started with ``MPLBACKEND`` set to a
+  non-interactive backend such as ``Agg`` (test set-ups and servers often set it) shows
+  a figure as the text ``<Figure size 640x480 with 1 Axes>``, and the book would have
+  no images. The build removes that setting for its kernels.
 """
 
 from __future__ import annotations
 
 import ast
 import atexit
+import os
 import re
 import sys
 from pathlib import Path
@@ -116,11 +126,50 @@ def _explain_timeout(app, exception) -> None:
     atexit.register(lambda: print(f"\n{message}", file=sys.stderr))
 
 
+def _script_key(script) -> tuple:
+    if not hasattr(script, "filename"):  # a plain string: its file name
+        return (str(script), ())
+    attributes = script.attributes or {}
+    # An inline script comes with the file name None or "" (sphinx-thebe's two copies differ just so).
+    return (script.filename or "", tuple(sorted((str(k), str(v)) for k, v in attributes.items())))
+
+
+def tidy_page_context(app, pagename, templatename, context, doctree) -> None:
+    """``html-page-context``: each script once (first occurrence kept), and a colour mode the theme accepts.
+
+    An inline script has no file name; it is identified by its body (an attribute), so two
+    different inline scripts both stay.
+    """
+    scripts = context.get("script_files")
+    if scripts:
+        seen, kept = set(), []
+        for script in scripts:
+            key = _script_key(script)
+            if key not in seen:
+                seen.add(key)
+                kept.append(script)
+        context["script_files"] = kept
+    if not context.get("default_mode"):
+        context["default_mode"] = "auto"  # pydata-sphinx-theme's own default: follow the reader's system
+
+
+def _figures_inline(app, config) -> None:
+    backend = os.environ.get("MPLBACKEND", "")
+    if backend and "inline" not in backend.lower():
+        del os.environ["MPLBACKEND"]  # the kernels the build starts inherit this process's environment
+        from sphinx.util import logging
+
+        logging.getLogger(__name__).info(f"icdl.book: MPLBACKEND={backend} ignored, so that notebooks draw "
+                                         "their figures on the page")
+
+
 def setup(app):
     from .env import get_budget
 
     budget = get_budget()
     app.add_config_value("course_budget", budget, "env")  # a new value re-reads every page
     app.connect("config-inited", _key_cache_on_budget)
+    app.connect("config-inited", _figures_inline)
     app.connect("build-finished", _explain_timeout)
+    app.connect("html-page-context", tidy_page_context)
     return {"parallel_read_safe": True, "parallel_write_safe": True}

@@ -31,7 +31,7 @@ import os
 import random
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -235,6 +235,7 @@ class Setup:
     root: Path
     colab: bool
     ci: bool
+    started: float = field(default_factory=time.perf_counter, compare=False)  # for the wall time of the run
 
     def pick(self, smoke, quick, full):
         """``cfg.pick(smoke=..., quick=..., full=...)``: the value for this budget."""

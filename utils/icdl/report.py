@@ -10,6 +10,9 @@ cell's own printed output already shows the value.
 
 :func:`seed_summary` turns one number per seed into mean, spread and a
 one-line description, the form every comparison in the book is reported in.
+
+:func:`result_card` ends a training notebook: what was trained, on what, for
+how long, and how well, in one short table the notebook prints itself.
 """
 
 from __future__ import annotations
@@ -79,3 +82,75 @@ def compare(a: Iterable[float], b: Iterable[float]) -> dict:
         raise ValueError(f"compare needs two equal, non-empty lists of per-seed values, got {len(a)} and {len(b)}")
     diffs = [x - y for x, y in zip(a, b)]
     return {"diff": seed_summary(diffs), "wins": sum(d > 0 for d in diffs), "n": len(diffs)}
+
+
+def _seconds_text(seconds: float) -> str:
+    seconds = max(0.0, float(seconds))
+    if seconds < 60:
+        return f"{seconds:.0f} s"
+    minutes, rest = divmod(round(seconds), 60)
+    return f"{minutes} min {rest:02d} s" if minutes < 60 else f"{minutes // 60} h {minutes % 60:02d} min"
+
+
+def _fraction(name: str, value) -> float:
+    if hasattr(value, "item") and getattr(value, "ndim", 1) == 0:
+        value = value.item()
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
+        raise ValueError(f"{name} must be a fraction between 0 and 1 (0.873 for 87.3%), got {value!r}")
+    return float(value)
+
+
+def _accuracy_text(name: str, value) -> str:
+    """One fraction as ``87.3%``; one per seed (a list, tuple or dict of them) as mean ± spread."""
+    if value is None:
+        return "not measured"
+    if isinstance(value, dict):
+        value = list(value.values())
+    if isinstance(value, (list, tuple)):
+        return seed_summary([_fraction(name, v) for v in value]).text(".1f", 100, "%")
+    return f"{_fraction(name, value):.1%}"
+
+
+def result_card(cfg, model, data, *, val_acc=None, test_acc=None, input_size=None, title: str | None = None,
+                seconds: float | None = None) -> dict:
+    """Print the card that ends a training notebook, and return its rows as a dict.
+
+    ``cfg``: what ``env.setup`` returned (budget, device, and the start of the run, for the wall
+    time unless ``seconds`` is given); ``model``: the trained network (its parameters, and its
+    FLOPs for one image of ``input_size`` such as ``(1, 3, 32, 32)``, counted by
+    :func:`icdl.summary.count_flops`); ``data``: the training :class:`~icdl.data.ImageSet`
+    (which images the run really used, and whether they stand in for another dataset);
+    ``val_acc`` / ``test_acc``: fractions, from the notebook's own evaluation; a list (or a
+    dict by seed) of them gives the mean and spread over seeds.
+    """
+    import time
+
+    from .summary import count_flops, count_params
+
+    val, test = _accuracy_text("val_acc", val_acc), _accuracy_text("test_acc", test_acc)
+    source = getattr(data, "source", "") or getattr(data, "name", "") or type(data).__name__
+    if getattr(data, "standin", False):
+        data_text = f"{source} (standing in for {getattr(data, 'name', 'the dataset')})"
+    else:
+        data_text = source
+    n = len(data) if hasattr(data, "__len__") else None
+    if n is not None:
+        data_text += f"; {n:,} training images"
+    wall = seconds if seconds is not None else time.perf_counter() - cfg.started
+    rows = {"budget": cfg.budget, "device": str(cfg.device), "data": data_text, "wall time": _seconds_text(wall),
+            "validation accuracy": val, "test accuracy": test,
+            "parameters": f"{count_params(model):,}"}
+    if input_size is not None:
+        was_training = model.training
+        model.eval()
+        try:
+            flops = count_flops(model, input_size)
+        finally:
+            model.train(was_training)
+        side = "x".join(str(d) for d in tuple(input_size)[-2:])
+        rows["FLOPs"] = f"{flops / 1e6:,.1f} M per {side} image"
+    width = max(len(k) for k in rows)
+    heading = title or "Result card"
+    lines = [heading, "-" * max(len(heading), 40)] + [f"{k:<{width}}  {v}" for k, v in rows.items()]
+    print("\n".join(lines))
+    return rows
