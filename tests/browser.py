@@ -130,6 +130,9 @@ COLLECT_JS = r"""
     colab: links('a').filter(a => /^https?:\/\/colab\.research\.google\.com\//.test(a.href)),
     launchToggle: (t => t && {shown: shown(t), box: box(t)})(
       document.querySelector('.dropdown-launch-buttons > button.dropdown-toggle')),
+    outputs: [...document.querySelectorAll('div.cell_output pre')].map(p => ({
+      height: p.clientHeight, content: p.scrollHeight, lines: p.textContent.split('\n').length,
+      overflowY: getComputedStyle(p).overflowY})),
     scrollWidth: document.documentElement.scrollWidth,
     innerWidth: window.innerWidth,
     sidebarShown: (s => !!s && shown(s) && s.getBoundingClientRect().right > 0)(

@@ -300,6 +300,20 @@ def test_every_image_is_present(book_in_browser):
     assert not without, f"chapter pages that show no figure: {', '.join(without)}"
 
 
+def test_long_outputs_scroll_inside_their_cell(book_in_browser):
+    """A printed output is at most about 32 lines tall on the page; a longer one scrolls in its cell."""
+    _, _, visits = book_in_browser
+    outputs = [(entry, out) for entry, visit in visits.items() for out in visit.facts.get("outputs", [])]
+    assert outputs, "no page has a printed output"
+    too_tall = [f"{entry}: {out['height']} px" for entry, out in outputs if out["height"] > 700]
+    assert not too_tall, "outputs taller than 700 px on the page:\n" + "\n".join(too_tall)
+    long = [(entry, out) for entry, out in outputs if out["lines"] > 45]
+    assert long, "no output is long enough to show the scrolling (the smoke build prints a layer table)"
+    unscrolled = [f"{entry}: {out['lines']} lines" for entry, out in long
+                  if not (out["content"] > out["height"] and out["overflowY"] in ("auto", "scroll"))]
+    assert not unscrolled, "long outputs that do not scroll:\n" + "\n".join(unscrolled)
+
+
 def test_navigation_links_resolve(book_in_browser):
     server, toc, visits = book_in_browser
     problems = nav_problems(server, toc, visits)

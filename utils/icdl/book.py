@@ -20,6 +20,8 @@ It does two things:
   ``const THEBE_JS_URL = ...`` script twice, and the second copy throws a
   ``SyntaxError``; and pydata-sphinx-theme reads the colour mode from a template
   variable that nothing sets, so the page starts with "invalid theme mode".
+* **Long outputs scroll.** ``static/icdl-book.css`` caps the height of a printed
+  output; a longer one scrolls inside its cell.
 * **Figures are drawn.** A notebook kernel started with ``MPLBACKEND`` set to a
   non-interactive backend such as ``Agg`` (test set-ups and servers often set it) shows
   a figure as the text ``<Figure size 640x480 with 1 Axes>``, and the book would have
@@ -163,6 +165,13 @@ def _figures_inline(app, config) -> None:
                                          "their figures on the page")
 
 
+STATIC = Path(__file__).parent / "static"
+
+
+def _add_static(app, config) -> None:
+    config.html_static_path = [*config.html_static_path, str(STATIC)]
+
+
 def setup(app):
     from .env import get_budget
 
@@ -170,6 +179,8 @@ def setup(app):
     app.add_config_value("course_budget", budget, "env")  # a new value re-reads every page
     app.connect("config-inited", _key_cache_on_budget)
     app.connect("config-inited", _figures_inline)
+    app.connect("config-inited", _add_static)
+    app.add_css_file("icdl-book.css")
     app.connect("build-finished", _explain_timeout)
     app.connect("html-page-context", tidy_page_context)
     return {"parallel_read_safe": True, "parallel_write_safe": True}
