@@ -150,3 +150,23 @@ def test_result_card_rejects_an_accuracy_that_is_not_a_fraction(bad):
     cfg, model, data = _card_inputs()
     with pytest.raises(ValueError, match="fraction between 0 and 1"):
         result_card(cfg, model, data, test_acc=bad)
+
+
+TRAINING_CHAPTERS = ["02_lenet", "03_alexnet", "04_vgg", "05_googlenet", "06_resnet", "07_densenet", "08_mobilenet",
+                     "09_efficientnet", "10_convnext_vit"]
+
+
+@pytest.mark.parametrize("chapter", TRAINING_CHAPTERS)
+def test_training_chapter_ends_with_its_result_card(chapter):
+    """A '## Result card' section whose code cell calls report.result_card, after the chapter's last training run."""
+    import nbformat
+    from icdl.env import repo_root
+
+    cells = nbformat.read(repo_root() / "chapters" / f"{chapter}.ipynb", as_version=4).cells
+    heading = [i for i, c in enumerate(cells) if c.cell_type == "markdown" and c.source.startswith("## Result card")]
+    assert len(heading) == 1, f"{chapter}: expected one '## Result card' section, found {len(heading)}"
+    card = cells[heading[0] + 1]
+    assert card.cell_type == "code" and "report.result_card(" in card.source, f"{chapter}: the card's cell is missing"
+    later_training = [i for i, c in enumerate(cells) if i > heading[0] and c.cell_type == "code"
+                      and any(call in c.source for call in ("train.fit(", "train_run(", "recipes.train_cifar10("))]
+    assert not later_training, f"{chapter}: cells {later_training} train after the result card"
