@@ -103,42 +103,44 @@ def _card_inputs(standin=False):
     return cfg, model, data
 
 
-def test_result_card_reports_the_run_as_measured(capsys):
+def test_result_card_reports_the_run_as_measured():
     from icdl.report import result_card
     from icdl.summary import count_flops
 
     cfg, model, data = _card_inputs(standin=True)
-    rows = result_card(cfg, model, data, val_acc=0.8734, test_acc=0.861, input_size=(1, 3, 32, 32), seconds=125)
-    printed = capsys.readouterr().out
+    card = result_card(cfg, model, data, val_acc=0.8734, test_acc=0.861, input_size=(1, 3, 32, 32), seconds=125,
+                       title="A test run")
+    rows, printed, html = card.rows, str(card), card._repr_html_()
     assert rows["budget"] == "quick" and rows["device"] == "cpu"
-    assert rows["data"] == "Fashion-MNIST (real images, padded to 32x32) (standing in for cifar10); 12 training images"
+    assert rows["data"] == "Fashion-MNIST (real images, padded to 32x32), standing in for cifar10; 12 training images"
     assert rows["wall time"] == "2 min 05 s"
     assert (rows["validation accuracy"], rows["test accuracy"]) == ("87.3%", "86.1%")
     assert rows["parameters"] == f"{sum(p.numel() for p in model.parameters()):,}"
     assert rows["FLOPs"] == f"{count_flops(model, (1, 3, 32, 32)) / 1e6:,.1f} M per 32x32 image"
-    for value in rows.values():
-        assert value in printed
+    assert printed.startswith("A test run\n") and "<caption>A test run</caption>" in html
+    for name, value in rows.items():
+        assert value in printed and f"<th style='text-align:left'>{name}</th><td style='text-align:left'>{value}</td>" in html
     assert model.training  # counting FLOPs in eval mode leaves the model as it was
 
 
-def test_result_card_wall_time_runs_from_setup_and_missing_results_are_said(capsys):
+def test_result_card_wall_time_runs_from_setup_and_missing_results_are_said():
     import time
 
     from icdl.report import result_card
 
     cfg, model, data = _card_inputs()
     cfg = type(cfg)(**{**cfg.__dict__, "started": time.perf_counter() - 3725})
-    rows = result_card(cfg, model, data, test_acc=0.5)
+    rows = result_card(cfg, model, data, test_acc=0.5).rows
     assert rows["wall time"] == "1 h 02 min"
     assert rows["data"] == "CIFAR-10; 12 training images"
     assert rows["validation accuracy"] == "not measured" and "FLOPs" not in rows
 
 
-def test_result_card_summarises_one_accuracy_per_seed(capsys):
+def test_result_card_summarises_one_accuracy_per_seed():
     from icdl.report import result_card, seed_summary
 
     cfg, model, data = _card_inputs()
-    rows = result_card(cfg, model, data, test_acc={0: 0.80, 1: 0.84, 2: 0.82}, val_acc=[0.81, 0.83])
+    rows = result_card(cfg, model, data, test_acc={0: 0.80, 1: 0.84, 2: 0.82}, val_acc=[0.81, 0.83]).rows
     assert rows["test accuracy"] == "82.0% ± 2.0 (3 seeds: 80.0 to 84.0%)"
     assert rows["validation accuracy"] == seed_summary([0.81, 0.83]).text(".1f", 100, "%")
 

@@ -111,9 +111,30 @@ def _accuracy_text(name: str, value) -> str:
     return f"{_fraction(name, value):.1%}"
 
 
+class ResultCard:
+    """What :func:`result_card` returns: ``rows`` (name -> text); shown as a table in a notebook and in the book."""
+
+    def __init__(self, title: str, rows: dict):
+        self.title, self.rows = title, dict(rows)
+
+    def __str__(self) -> str:
+        width = max(len(k) for k in self.rows)
+        return "\n".join([self.title, "-" * max(len(self.title), 40)]
+                         + [f"{k:<{width}}  {v}" for k, v in self.rows.items()])
+
+    __repr__ = __str__
+
+    def _repr_html_(self) -> str:
+        from html import escape
+
+        body = "".join(f"<tr><th style='text-align:left'>{escape(k)}</th><td style='text-align:left'>{escape(v)}</td>"
+                       f"</tr>" for k, v in self.rows.items())
+        return f"<table class='result-card'><caption>{escape(self.title)}</caption>{body}</table>"
+
+
 def result_card(cfg, model, data, *, val_acc=None, test_acc=None, input_size=None, title: str | None = None,
-                seconds: float | None = None) -> dict:
-    """Print the card that ends a training notebook, and return its rows as a dict.
+                seconds: float | None = None) -> ResultCard:
+    """The card that ends a training notebook: a :class:`ResultCard`, a table as the cell's value.
 
     ``cfg``: what ``env.setup`` returned (budget, device, and the start of the run, for the wall
     time unless ``seconds`` is given); ``model``: the trained network (its parameters, and its
@@ -130,7 +151,7 @@ def result_card(cfg, model, data, *, val_acc=None, test_acc=None, input_size=Non
     val, test = _accuracy_text("val_acc", val_acc), _accuracy_text("test_acc", test_acc)
     source = getattr(data, "source", "") or getattr(data, "name", "") or type(data).__name__
     if getattr(data, "standin", False):
-        data_text = f"{source} (standing in for {getattr(data, 'name', 'the dataset')})"
+        data_text = f"{source}, standing in for {getattr(data, 'name', 'the dataset')}"
     else:
         data_text = source
     n = len(data) if hasattr(data, "__len__") else None
@@ -149,8 +170,4 @@ def result_card(cfg, model, data, *, val_acc=None, test_acc=None, input_size=Non
             model.train(was_training)
         side = "x".join(str(d) for d in tuple(input_size)[-2:])
         rows["FLOPs"] = f"{flops / 1e6:,.1f} M per {side} image"
-    width = max(len(k) for k in rows)
-    heading = title or "Result card"
-    lines = [heading, "-" * max(len(heading), 40)] + [f"{k:<{width}}  {v}" for k, v in rows.items()]
-    print("\n".join(lines))
-    return rows
+    return ResultCard(title or "Result card", rows)
