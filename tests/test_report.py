@@ -156,7 +156,7 @@ def test_result_card_rejects_an_accuracy_that_is_not_a_fraction(bad):
 
 TRAINING_CHAPTERS = ["02_lenet", "03_alexnet", "04_vgg", "05_googlenet", "06_resnet", "07_densenet", "08_mobilenet",
                      "09_efficientnet", "10_convnext_vit", "11_comparison", "15_transfer_learning",
-                     "16_capstone"]
+                     "14_evaluation", "16_capstone"]
 
 
 @pytest.mark.parametrize("chapter", TRAINING_CHAPTERS)
