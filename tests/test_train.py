@@ -229,7 +229,8 @@ ANOTHER_RUN = {  # a change to the run saved by fit_small() -> what the message 
                         "loss: CrossEntropyLoss(ignore_index=-100, label_smoothing=0.0, reduction='mean') -> "
                         "CrossEntropyLoss(ignore_index=-100, label_smoothing=0.1, reduction='mean')"),
     "learning_rate": (dict(lr=0.05), "hyperparameters[0].lr: 0.1 -> 0.05"),
-    "scheduler": (dict(scheduler=True), "scheduler: None -> LambdaLR per batch"),
+    "scheduler": (dict(scheduler=True), "scheduler: None -> LambdaLR(icdl.train.warmup_cosine.<locals>.factor("
+                  "decay_steps=12, min_lr_ratio=0.0, warmup_steps=4)) per batch"),
     "model": (dict(make_model=lambda: nn.Linear(4, 2)),
               "model: torch.nn.modules.container.Sequential -> torch.nn.modules.linear.Linear"),
     "data_size": (dict(copies=2), "examples: 256 -> 512"),
@@ -257,6 +258,40 @@ def test_checkpoint_of_another_run_is_not_resumed(tmp_path, capsys, change, expe
 
     fit_small(path, **change)  # the file now holds the new run
     assert "no training needed" in capsys.readouterr().out
+
+
+def test_a_longer_schedule_is_another_run(tmp_path, capsys):
+    # A notebook's epochs raised from 2 to 3: warmup_cosine now spans more steps, so its learning rate
+    # differs from the first step on, and the 2-epoch checkpoint must not be continued.
+    def fit_with_schedule(epochs):
+        torch.manual_seed(0)
+        train_dl, val_dl = loaders(shuffle=False)
+        model = mlp()
+        opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+        sched = train.warmup_cosine(opt, warmup_steps=4, total_steps=epochs * len(train_dl))
+        return train.fit(model, train_dl, val_dl, epochs=epochs, optimizer=opt, scheduler=sched,
+                         checkpoint=path, keep_best=False, progress=False)
+
+    path = tmp_path / "mlp.pt"
+    fit_with_schedule(2)
+    capsys.readouterr()
+    history = fit_with_schedule(3)
+    out = capsys.readouterr().out
+    assert f"{path} was saved by a different run, so it is not resumed" in out
+    assert "decay_steps=12" in out and "decay_steps=20" in out
+    assert history["epoch"] == [1, 2, 3]
+
+
+def test_scheduler_settings_are_described_without_their_progress():
+    opt = torch.optim.SGD(nn.Linear(2, 2).parameters(), lr=0.1)
+    step = torch.optim.lr_scheduler.StepLR(opt, step_size=30, gamma=0.5)
+    before = train._describe_scheduler(step, "epoch")
+    for _ in range(3):
+        opt.step()
+        step.step()
+    assert train._describe_scheduler(step, "epoch") == before
+    assert "gamma=0.5" in before and "step_size=30" in before and before.startswith("StepLR(")
+    assert train._describe_scheduler(None, "batch") is None
 
 
 def test_checkpoint_of_an_older_format_is_not_resumed(tmp_path, capsys):

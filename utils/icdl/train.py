@@ -429,6 +429,22 @@ def _hyperparameters(optimizer) -> list[dict]:
     return groups
 
 
+def _describe_scheduler(scheduler, scheduler_step) -> str | None:
+    """The schedule and its settings, without its progress: ``LambdaLR(<its functions>) per batch``,
+    ``StepLR(gamma=0.1, step_size=30) per epoch``."""
+    if scheduler is None:
+        return None
+    lambdas = getattr(scheduler, "lr_lambdas", None)
+    if lambdas is not None:  # LambdaLR, MultiplicativeLR: the functions and what they close over
+        settings = ", ".join(_describe_callable(fn) for fn in lambdas)
+    else:
+        progress = {"optimizer", "last_epoch", "base_lrs", "verbose"}
+        plain = (bool, int, float, str, type(None), list, tuple)
+        settings = ", ".join(f"{k}={_plain(v)!r}" for k, v in sorted(vars(scheduler).items())
+                             if not k.startswith("_") and k not in progress and isinstance(v, plain))
+    return f"{type(scheduler).__name__}({settings}) per {scheduler_step}"
+
+
 def _run_fingerprint(model, loss_fn, optimizer, scheduler, scheduler_step, ema_decay, clip_grad_norm, loader,
                      max_steps_per_epoch, batch_transform=None, output_loss=None) -> dict:
     """What makes two runs the same run, part by part: a checkpoint resumes only a run whose parts all match.
@@ -438,7 +454,9 @@ def _run_fingerprint(model, loss_fn, optimizer, scheduler, scheduler_step, ema_d
     settings are parts too. The hooks of :func:`fit` are parts only when given
     (described by :func:`_describe_callable`), so a run without hooks matches the
     checkpoints it wrote before they existed. Not the number of epochs: asking
-    for more epochs continues a finished run.
+    for more epochs continues a finished run. But the schedule is a part, with its
+    settings: a warm-up and cosine over more steps (more epochs asked of
+    ``warmup_cosine``) is another run, since its learning rate differs from the first step.
     """
     dataset = getattr(loader, "dataset", None)
     tensors = itertools.chain(model.named_parameters(), model.named_buffers())
@@ -449,7 +467,7 @@ def _run_fingerprint(model, loss_fn, optimizer, scheduler, scheduler_step, ema_d
         "loss": _describe_loss(loss_fn),
         "optimizer": type(optimizer).__name__,
         "hyperparameters": _hyperparameters(optimizer),
-        "scheduler": f"{type(scheduler).__name__} per {scheduler_step}" if scheduler is not None else None,
+        "scheduler": _describe_scheduler(scheduler, scheduler_step),
         "ema_decay": ema_decay,
         "clip_grad_norm": clip_grad_norm,
         "examples": len(dataset) if hasattr(dataset, "__len__") else None,
