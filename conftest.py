@@ -25,3 +25,14 @@ def pytest_runtest_setup(item):
         os.environ["COURSE_STRICT_CHECKS"] = "1"
     else:
         os.environ.pop("COURSE_STRICT_CHECKS", None)
+
+
+@pytest.fixture
+def no_open_figures():
+    """Fails a test whose figures are left open in pyplot: a figure is returned closed, shown once."""
+    import matplotlib.pyplot as plt
+
+    yield
+    leaked = plt.get_fignums()
+    plt.close("all")
+    assert leaked == []  # figures come back closed: shown once, never leaked

@@ -62,12 +62,7 @@ CASES = {
 }
 
 
-@pytest.fixture(autouse=True)
-def no_open_figures():
-    yield
-    leaked = plt.get_fignums()
-    plt.close("all")
-    assert leaked == []  # figures come back closed: shown once, never leaked
+pytestmark = pytest.mark.usefixtures("no_open_figures")  # conftest.py: no figure left open
 
 
 @pytest.fixture(scope="module", autouse=True)

@@ -23,12 +23,7 @@ def pixels(ax):
     return ax.get_images()[0].get_array()
 
 
-@pytest.fixture(autouse=True)
-def no_open_figures():
-    yield
-    leaked = plt.get_fignums()
-    plt.close("all")
-    assert leaked == []  # figures come back closed: shown once, never leaked
+pytestmark = pytest.mark.usefixtures("no_open_figures")  # conftest.py: no figure left open
 
 
 # --------------------------------------------------------------------------

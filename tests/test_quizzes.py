@@ -18,8 +18,8 @@ import re
 
 import nbformat
 import pytest
-import yaml
 from icdl.env import repo_root
+from test_hygiene import toc_files
 
 ROOT = repo_root()
 QUIZ_HEADING = "## Quiz"
@@ -33,21 +33,7 @@ ANSWER_LETTER = re.compile(r"\*\*([A-Z])\.\*\*\s+\S")
 
 def toc_chapters():
     """The chapter notebooks listed in _toc.yml (paths under chapters/), in the order of the book."""
-    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
-    files = []
-
-    def walk(node):
-        if isinstance(node, dict):
-            if str(node.get("file", "")).startswith("chapters/"):
-                files.append(node["file"])
-            for value in node.values():
-                walk(value)
-        elif isinstance(node, list):
-            for item in node:
-                walk(item)
-
-    walk(toc.get("parts", toc.get("chapters", [])))
-    return [ROOT / f"{f}.ipynb" for f in files]
+    return [ROOT / f"{f}.ipynb" for f in toc_files() if f.startswith("chapters/")]
 
 
 def parse_quiz(text):
